@@ -1,0 +1,37 @@
+//! Command-line interface: one file per subcommand, each calling library functions only.
+
+mod bench;
+mod schema;
+mod simulate;
+
+use clap::{Parser, Subcommand};
+
+/// kubetwin: a deterministic digital twin of Kubernetes deployments.
+#[derive(Debug, Parser)]
+#[command(name = "kubetwin", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Simulate a scenario and report time to resolution, per-service and per-cluster KPIs.
+    Simulate(simulate::Args),
+    /// Print the JSON Schema of kubetwin's scenario kinds.
+    Schema(schema::Args),
+    /// Measure the engine's speed (simulated requests/s, events/s, peak memory).
+    Bench(bench::Args),
+}
+
+/// Runs the parsed command.
+///
+/// # Errors
+/// Whatever the command reports; `main` prints it and exits non-zero.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Simulate(args) => simulate::run(args),
+        Command::Schema(args) => schema::run(args),
+        Command::Bench(args) => bench::run(args),
+    }
+}

@@ -1,0 +1,260 @@
+//! Rendering a [`RunReport`]: aligned tables for people, CSV for tools. JSON is the
+//! report's own serde form.
+
+use std::io::{self, Write};
+
+use crate::sim::RunReport;
+use crate::sim::report::Summary;
+
+fn ms(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".into(), |v| format!("{v:.3}"))
+}
+
+fn summary_cells(s: &Summary) -> String {
+    format!(
+        "{:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        s.count,
+        ms(s.mean),
+        ms(s.p50),
+        ms(s.p90),
+        ms(s.p95),
+        ms(s.p99),
+        ms(s.p999),
+        ms(s.max)
+    )
+}
+
+/// Writes the report as aligned tables.
+///
+/// # Errors
+/// When `out` fails.
+pub fn write_table(out: &mut impl Write, title: &str, r: &RunReport) -> io::Result<()> {
+    let q = &r.requests;
+    writeln!(out, "kubetwin simulate {title} (seed {})", r.seed)?;
+    writeln!(
+        out,
+        "requests: {} arrived = {} completed + {} rejected + {} in flight; {} measured (arrivals in [{:.1} s, {:.1} s])",
+        q.arrived,
+        q.completed,
+        q.rejected,
+        q.in_flight,
+        q.measured,
+        r.window_seconds[0],
+        r.window_seconds[1]
+    )?;
+    if q.rejected_queue_full + q.rejected_no_endpoints > 0 {
+        writeln!(
+            out,
+            "rejections: {} by full queues, {} for want of endpoints",
+            q.rejected_queue_full, q.rejected_no_endpoints
+        )?;
+    }
+    writeln!(
+        out,
+        "simulated: {:.3} s, {} events",
+        r.simulated_seconds, r.events
+    )?;
+    writeln!(out)?;
+    let head = format!(
+        "{:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "count", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"
+    );
+    writeln!(out, "{:<24} {head}", "TIME TO RESOLUTION (ms)")?;
+    writeln!(out, "{:<24} {}", "all", summary_cells(&r.ttr))?;
+    if r.request_types.len() > 1 {
+        for t in &r.request_types {
+            writeln!(out, "{:<24} {}", t.name, summary_cells(&t.ttr))?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<24} {:>5} {:>6} {:>10} {:>9} {:>10} {:>10} {:>10} {:>10}",
+        "SERVICE",
+        "PODS",
+        "UTIL",
+        "THRU (/s)",
+        "REJECTED",
+        "TTP mean",
+        "TTP p99",
+        "WAIT mean",
+        "WAIT p99"
+    )?;
+    for s in &r.services {
+        writeln!(
+            out,
+            "{:<24} {:>5} {:>6} {:>10.1} {:>9} {:>10} {:>10} {:>10} {:>10}",
+            s.name,
+            format!("{}/{}", s.running_pods, s.replicas),
+            s.utilization
+                .map_or_else(|| "-".into(), |u| format!("{:.1}%", u * 100.0)),
+            s.throughput,
+            s.rejected,
+            ms(s.ttp.mean),
+            ms(s.ttp.p99),
+            ms(s.wait.mean),
+            ms(s.wait.p99)
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<24} {:<16} {:>4} {:>6} {:>16} {:>20}  PODS",
+        "CLUSTER", "LOCATION", "TIER", "NODES", "CPU (cores)", "MEMORY (GiB)"
+    )?;
+    for c in &r.clusters {
+        let pods: Vec<String> = c.pods.iter().map(|(d, n)| format!("{d}={n}")).collect();
+        writeln!(
+            out,
+            "{:<24} {:<16} {:>4} {:>6} {:>16} {:>20}  {}",
+            c.name,
+            c.location,
+            c.tier,
+            c.nodes,
+            format!("{:.1}/{:.1}", c.cpu[0], c.cpu[1]),
+            format!("{:.1}/{:.1}", c.memory_gib[0], c.memory_gib[1]),
+            if pods.is_empty() {
+                "-".into()
+            } else {
+                pods.join(" ")
+            }
+        )?;
+    }
+    if !r.pending_pods.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "PENDING PODS ({})", r.pending_pods.len())?;
+        for p in &r.pending_pods {
+            writeln!(out, "  {}: {}", p.deployment, p.reason)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes every figure of the report as a `section,name,metric,value` CSV row.
+///
+/// # Errors
+/// When `out` fails.
+pub fn write_summary_csv(out: &mut impl Write, r: &RunReport) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    let mut row = |section: &str, name: &str, metric: &str, value: String| {
+        w.write_record([section, name, metric, &value])
+    };
+    row("section", "name", "metric", "value".into())?;
+    let q = &r.requests;
+    for (metric, v) in [
+        ("arrived", q.arrived),
+        ("completed", q.completed),
+        ("rejected", q.rejected),
+        ("inFlight", q.in_flight),
+        ("measured", q.measured),
+    ] {
+        row("requests", "all", metric, v.to_string())?;
+    }
+    let summary = |row: &mut dyn FnMut(&str, &str, &str, String) -> csv::Result<()>,
+                   section: &str,
+                   name: &str,
+                   prefix: &str,
+                   s: &Summary| {
+        row(
+            section,
+            name,
+            &format!("{prefix}count"),
+            s.count.to_string(),
+        )?;
+        for (m, v) in [
+            ("mean", s.mean),
+            ("p50", s.p50),
+            ("p90", s.p90),
+            ("p95", s.p95),
+            ("p99", s.p99),
+            ("p999", s.p999),
+            ("max", s.max),
+        ] {
+            row(
+                section,
+                name,
+                &format!("{prefix}{m}Ms"),
+                v.map(|v| v.to_string()).unwrap_or_default(),
+            )?;
+        }
+        Ok::<_, csv::Error>(())
+    };
+    summary(&mut row, "ttr", "all", "", &r.ttr)?;
+    for t in &r.request_types {
+        summary(&mut row, "ttr", &t.name, "", &t.ttr)?;
+    }
+    for s in &r.services {
+        row(
+            "service",
+            &s.name,
+            "runningPods",
+            s.running_pods.to_string(),
+        )?;
+        row("service", &s.name, "throughput", s.throughput.to_string())?;
+        row(
+            "service",
+            &s.name,
+            "utilization",
+            s.utilization.map(|u| u.to_string()).unwrap_or_default(),
+        )?;
+        row("service", &s.name, "rejected", s.rejected.to_string())?;
+        summary(&mut row, "service", &s.name, "ttp.", &s.ttp)?;
+        summary(&mut row, "service", &s.name, "wait.", &s.wait)?;
+    }
+    for c in &r.clusters {
+        row(
+            "cluster",
+            &c.name,
+            "pods",
+            c.pods.values().sum::<u32>().to_string(),
+        )?;
+        row("cluster", &c.name, "cpuAllocated", c.cpu[0].to_string())?;
+    }
+    w.flush()
+}
+
+/// Writes the time series as CSV: one row per interval, per-service columns prefixed with
+/// the service's name.
+///
+/// # Errors
+/// When `out` fails.
+pub fn write_timeseries_csv(out: &mut impl Write, r: &RunReport) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    let mut header: Vec<String> = [
+        "start_s",
+        "arrivals",
+        "completed",
+        "rejected",
+        "ttr_mean_ms",
+        "ttr_p99_ms",
+    ]
+    .map(String::from)
+    .into();
+    for s in &r.services {
+        for col in ["pods", "ttp_mean_ms", "queued", "busy"] {
+            header.push(format!("{}_{col}", s.name));
+        }
+    }
+    w.write_record(&header)?;
+    let opt = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
+    for row in &r.timeseries {
+        let mut record = vec![
+            row.start.to_string(),
+            row.arrivals.to_string(),
+            row.completed.to_string(),
+            row.rejected.to_string(),
+            opt(row.ttr_mean),
+            opt(row.ttr_p99),
+        ];
+        for s in &row.services {
+            record.extend([
+                s.pods.to_string(),
+                opt(s.ttp_mean),
+                s.queued.to_string(),
+                s.busy.to_string(),
+            ]);
+        }
+        w.write_record(&record)?;
+    }
+    w.flush()
+}

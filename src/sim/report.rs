@@ -1,0 +1,183 @@
+//! The result of a run: a stable, documented JSON schema (`kubetwin.io/run-report/v1`,
+//! described in docs/output.md). Times are in milliseconds unless a field says otherwise;
+//! a statistic over no samples is `null`.
+
+use serde::Serialize;
+
+/// Identifies the schema of [`RunReport`].
+pub const RUN_REPORT_SCHEMA: &str = "kubetwin.io/run-report/v1";
+
+/// Everything a run measured.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport {
+    /// Always [`RUN_REPORT_SCHEMA`].
+    pub schema: &'static str,
+    /// The master seed.
+    pub seed: u64,
+    /// Simulated time at the end of the run, in seconds.
+    pub simulated_seconds: f64,
+    /// Events processed.
+    pub events: u64,
+    /// The measurement window `[start, end]` of arrival times, in seconds: after the
+    /// warm-up, before the cool-down.
+    pub window_seconds: [f64; 2],
+    /// Request accounting: `arrived = completed + rejected + inFlight`.
+    pub requests: RequestCounts,
+    /// Time to resolution of measured, completed requests (user's send to user's receipt).
+    pub ttr: Summary,
+    /// The same per request type.
+    pub request_types: Vec<RequestTypeReport>,
+    /// Per microservice (Deployment with its ServiceModel).
+    pub services: Vec<ServiceReport>,
+    /// Per cluster.
+    pub clusters: Vec<ClusterReport>,
+    /// Pods that could not be placed.
+    pub pending_pods: Vec<PendingPod>,
+    /// Per statistics interval; written separately (`--timeseries`), not in the report.
+    #[serde(skip)]
+    pub timeseries: Vec<IntervalRow>,
+}
+
+/// Request accounting over the whole run (not only the measurement window).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestCounts {
+    /// User requests admitted.
+    pub arrived: u64,
+    /// Answered successfully.
+    pub completed: u64,
+    /// Answered with an error: a queue was full or a Service had no endpoints on the way.
+    pub rejected: u64,
+    /// Not yet answered when the run stopped.
+    pub in_flight: u64,
+    /// Arrived inside the measurement window.
+    pub measured: u64,
+    /// Rejections by a full pod queue (counted at each rejecting pod).
+    pub rejected_queue_full: u64,
+    /// Calls to a Service without ready endpoints.
+    pub rejected_no_endpoints: u64,
+}
+
+/// A latency distribution summary, in milliseconds. Percentiles come from an HDR
+/// histogram with 3 significant digits (relative error <= 0.1%); `mean` is exact.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Samples.
+    pub count: u64,
+    /// Mean.
+    pub mean: Option<f64>,
+    /// Median.
+    pub p50: Option<f64>,
+    /// 90th percentile.
+    pub p90: Option<f64>,
+    /// 95th percentile.
+    pub p95: Option<f64>,
+    /// 99th percentile.
+    pub p99: Option<f64>,
+    /// 99.9th percentile.
+    pub p999: Option<f64>,
+    /// Maximum.
+    pub max: Option<f64>,
+}
+
+/// Per request type.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestTypeReport {
+    /// Name.
+    pub name: String,
+    /// Measured TTR.
+    pub ttr: Summary,
+}
+
+/// Per microservice, over the measurement window.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceReport {
+    /// The Deployment's name.
+    pub name: String,
+    /// Desired replicas.
+    pub replicas: u32,
+    /// Pods running at the end.
+    pub running_pods: u32,
+    /// Calls that reached a pod.
+    pub arrivals: u64,
+    /// Calls processed (measured).
+    pub processed: u64,
+    /// Calls rejected by a full queue (measured).
+    pub rejected: u64,
+    /// Processed calls per second of the window.
+    pub throughput: f64,
+    /// Busy worker time / available worker time.
+    pub utilization: Option<f64>,
+    /// Time to process: arrival at the pod to end of processing (queue wait + service).
+    pub ttp: Summary,
+    /// Queue wait.
+    pub wait: Summary,
+}
+
+/// Per cluster, at the end of the run.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterReport {
+    /// Name.
+    pub name: String,
+    /// Location.
+    pub location: String,
+    /// Location tier.
+    pub tier: u32,
+    /// Nodes.
+    pub nodes: u32,
+    /// Pods bound to its nodes, per Deployment name (only Deployments with pods here).
+    pub pods: std::collections::BTreeMap<String, u32>,
+    /// Allocated / allocatable CPU, in cores.
+    pub cpu: [f64; 2],
+    /// Allocated / allocatable memory, in GiB.
+    pub memory_gib: [f64; 2],
+}
+
+/// A pod the scheduler could not place.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingPod {
+    /// Its Deployment.
+    pub deployment: String,
+    /// Why, in kube-scheduler's words.
+    pub reason: String,
+}
+
+/// One statistics interval `[start, start + interval)`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IntervalRow {
+    /// Start, in seconds.
+    pub start: f64,
+    /// User arrivals.
+    pub arrivals: u64,
+    /// User requests answered successfully.
+    pub completed: u64,
+    /// User requests answered with an error.
+    pub rejected: u64,
+    /// Mean TTR of requests answered in the interval.
+    pub ttr_mean: Option<f64>,
+    /// 99th percentile of the same.
+    pub ttr_p99: Option<f64>,
+    /// Per microservice, in the order of [`RunReport::services`].
+    pub services: Vec<IntervalService>,
+}
+
+/// One microservice in one interval.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IntervalService {
+    /// Running pods at the end of the interval.
+    pub pods: u32,
+    /// Mean TTP of calls processed in the interval.
+    pub ttp_mean: Option<f64>,
+    /// Requests waiting in its pods' queues at the end of the interval.
+    pub queued: u32,
+    /// Busy workers at the end of the interval.
+    pub busy: u32,
+}

@@ -1,0 +1,231 @@
+//! The checked, indexed form of a scenario that the engine runs: every reference resolved
+//! to an index into an arena, every distribution validated. Built by [`super::build`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Affinity, Taint, Toleration};
+
+use super::time::SimTime;
+use crate::fit::Distribution;
+use crate::model::kinds::CallMode;
+use crate::model::resources::{Resources, SchedulerSpec};
+
+/// Index of a location.
+pub type LocId = u32;
+/// Index of a cluster.
+pub type ClusterId = u32;
+/// Index of a Service.
+pub type SvcId = u32;
+/// Index of a Deployment.
+pub type DepId = u32;
+
+/// Everything the engine needs, immutable during a run.
+#[derive(Clone, Debug)]
+pub struct World {
+    /// Locations.
+    pub locations: Vec<Location>,
+    /// Clusters.
+    pub clusters: Vec<Cluster>,
+    /// Nodes, from node pools and Node objects.
+    pub nodes: Vec<NodeDef>,
+    /// Latencies.
+    pub network: Network,
+    /// Deployments with their service models.
+    pub deployments: Vec<DeploymentDef>,
+    /// Services.
+    pub services: Vec<ServiceDef>,
+    /// Request types, with cumulative weights for the mix.
+    pub request_types: Vec<RequestType>,
+    /// Arrival flows.
+    pub flows: Vec<FlowDef>,
+    /// Where users send from.
+    pub user_location: LocId,
+    /// Run settings.
+    pub settings: Settings,
+    /// Score plugins.
+    pub scheduler: SchedulerSpec,
+}
+
+/// A location.
+#[derive(Clone, Debug)]
+pub struct Location {
+    /// Name.
+    pub name: String,
+    /// Tier (0 = local edge).
+    pub tier: u32,
+}
+
+/// A cluster.
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    /// Name.
+    pub name: String,
+    /// Its location.
+    pub location: LocId,
+}
+
+/// A node.
+#[derive(Clone, Debug)]
+pub struct NodeDef {
+    /// Name.
+    pub name: String,
+    /// Its cluster.
+    pub cluster: ClusterId,
+    /// Its cluster's location.
+    pub location: LocId,
+    /// Labels, including the well-known ones.
+    pub labels: BTreeMap<String, String>,
+    /// Taints.
+    pub taints: Vec<Taint>,
+    /// Allocatable resources.
+    pub capacity: Resources,
+    /// Price per hour.
+    pub price_per_hour: f64,
+    /// `spec.unschedulable`.
+    pub unschedulable: bool,
+}
+
+/// One-way latencies between locations.
+#[derive(Clone, Debug)]
+pub struct Network {
+    /// Number of locations.
+    pub size: usize,
+    /// `links[from * size + to]`; `None` where the scenario gave no link.
+    pub links: Vec<Option<Distribution>>,
+    /// Between pods of one cluster, and the default within a location.
+    pub intra_cluster: Distribution,
+}
+
+impl Network {
+    /// The latency distribution between two parties; `same_cluster` when both are pods of
+    /// one cluster.
+    #[inline]
+    pub fn between(&self, from: LocId, to: LocId, same_cluster: bool) -> &Distribution {
+        if same_cluster {
+            return &self.intra_cluster;
+        }
+        match &self.links[from as usize * self.size + to as usize] {
+            Some(d) => d,
+            None => &self.intra_cluster,
+        }
+    }
+}
+
+/// A Deployment and how its pods serve.
+#[derive(Clone, Debug)]
+pub struct DeploymentDef {
+    /// Name.
+    pub name: String,
+    /// Desired replicas.
+    pub replicas: u32,
+    /// Pod template labels.
+    pub labels: BTreeMap<String, String>,
+    /// Pod resource requests.
+    pub requests: Resources,
+    /// Pod template `nodeSelector`.
+    pub node_selector: Option<BTreeMap<String, String>>,
+    /// Pod template `affinity`.
+    pub affinity: Option<Affinity>,
+    /// Pod template `tolerations`.
+    pub tolerations: Vec<Toleration>,
+    /// Workers per pod.
+    pub workers: u32,
+    /// Maximum waiting requests per pod (`u32::MAX`: unbounded).
+    pub queue_capacity: u32,
+    /// Processing time, in milliseconds.
+    pub service_time: Distribution,
+    /// Sync or async downstream calls.
+    pub call_mode: CallMode,
+    /// Downstream call steps.
+    pub steps: Vec<Step>,
+}
+
+/// A resolved call step.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// Independent calls made at once (one call = a sequential step); each with its probability.
+    Parallel(Vec<(SvcId, f64)>),
+    /// At most one call, by cumulative probability.
+    OneOf(Vec<(SvcId, f64)>),
+}
+
+/// A load-balancing policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LbPolicy {
+    /// Uniform random endpoint (kube-proxy iptables mode).
+    Random,
+    /// Round robin (IPVS default).
+    RoundRobin,
+    /// Fewest requests in flight; ties at random.
+    LeastOutstanding,
+    /// Nearest location by mean latency; ties at random.
+    LatencyAware,
+}
+
+/// A Service.
+#[derive(Clone, Debug)]
+pub struct ServiceDef {
+    /// DNS name.
+    pub name: String,
+    /// Load-balancing policy.
+    pub policy: LbPolicy,
+    /// Deployments whose pod template labels match the selector.
+    pub deployments: Vec<DepId>,
+}
+
+/// A request type.
+#[derive(Clone, Debug)]
+pub struct RequestType {
+    /// Name.
+    pub name: String,
+    /// Entry Service.
+    pub entry: SvcId,
+    /// Cumulative probability up to and including this type.
+    pub cumulative: f64,
+}
+
+/// An arrival flow.
+#[derive(Clone, Debug)]
+pub struct FlowDef {
+    /// Name.
+    pub name: String,
+    /// First possible arrival.
+    pub start: SimTime,
+    /// No arrival at or after this time.
+    pub end: Option<SimTime>,
+    /// At most this many arrivals.
+    pub requests: Option<u64>,
+    /// The process.
+    pub process: Process,
+}
+
+/// An arrival process.
+#[derive(Clone, Debug)]
+pub enum Process {
+    /// Exponential inter-arrival times with this mean, in milliseconds.
+    Poisson(f64),
+    /// Fixed inter-arrival time.
+    Constant(SimTime),
+    /// Inter-arrival distribution, in milliseconds.
+    Renewal(Distribution),
+    /// Arrival offsets from the flow's start.
+    Trace(Arc<[SimTime]>),
+}
+
+/// Run settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Master seed.
+    pub seed: u64,
+    /// Arrivals before this are not measured.
+    pub warmup: SimTime,
+    /// Arrivals in the last `cooldown` of arrivals are not measured.
+    pub cooldown: SimTime,
+    /// Stop admitting after this many arrivals.
+    pub stop_requests: Option<u64>,
+    /// Stop the clock here.
+    pub stop_time: Option<SimTime>,
+    /// Time-series interval.
+    pub interval: SimTime,
+}
