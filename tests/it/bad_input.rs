@@ -1,0 +1,286 @@
+//! Bad scenarios give clear errors naming the file, the line where known, the object and
+//! the field path; never a panic. A property test feeds the loader mutated scenarios.
+
+use std::path::Path;
+
+use kubetwin::model;
+use kubetwin::sim::{self, BuildOptions};
+use proptest::prelude::*;
+
+use crate::common::{error_of, service, topology, workload};
+
+fn valid() -> String {
+    topology(0.0)
+        + &service(
+            "a",
+            1,
+            "  serviceTime: {type: exponential, mean: 5}\n  calls: [{service: b}]",
+        )
+        + &service("b", 1, "  serviceTime: {type: exponential, mean: 5}")
+        + &workload(
+            "a",
+            "    - {requests: 100, arrivals: {type: poisson, rate: 10}}",
+            "  seed: 1",
+        )
+}
+
+/// `base` with `from` replaced by `to`; `from` must occur, so no edit silently does nothing.
+#[track_caller]
+fn edit(base: &str, from: &str, to: &str) -> String {
+    assert!(base.contains(from), "{from:?} is not in the scenario");
+    base.replace(from, to)
+}
+
+#[track_caller]
+fn rejects(yaml: &str, expected: &[&str]) {
+    let error = error_of(yaml);
+    for part in expected {
+        assert!(error.contains(part), "expected {part:?} in:\n{error}");
+    }
+}
+
+#[test]
+fn the_valid_base_scenario_loads() {
+    let s = model::load_str(Path::new("test.yaml"), &valid(), Path::new("."), &[]).unwrap();
+    sim::build(&s, BuildOptions::default()).unwrap();
+}
+
+#[test]
+fn reference_errors_name_object_and_field() {
+    rejects(
+        &edit(
+            &valid(),
+            "calls: [{service: b}]",
+            "calls: [{service: nope}]",
+        ),
+        &[
+            "test.yaml:",
+            "ServiceModel/a spec.calls[0].service",
+            "unknown service \"nope\"",
+        ],
+    );
+    rejects(
+        &edit(&valid(), "entry: a", "entry: nope"),
+        &[
+            "Workload/users spec.requestTypes[0].entry",
+            "unknown service",
+        ],
+    );
+    rejects(
+        &edit(&valid(), "userLocation: lab", "userLocation: mars"),
+        &[
+            "Workload/users spec.userLocation",
+            "unknown location \"mars\"",
+        ],
+    );
+    rejects(
+        &edit(&valid(), "location: lab", "location: mars"),
+        &[
+            "Topology/lab spec.clusters[0].location",
+            "unknown location \"mars\"",
+        ],
+    );
+    let cyclic = topology(0.0)
+        + &service(
+            "a",
+            1,
+            "  serviceTime: {type: constant, value: 1}\n  calls: [{service: b}]",
+        )
+        + &service(
+            "b",
+            1,
+            "  serviceTime: {type: constant, value: 1}\n  calls: [{parallel: [{service: c}]}]",
+        )
+        + &service(
+            "c",
+            1,
+            "  serviceTime: {type: constant, value: 1}\n  calls: [{oneOf: [{service: a, probability: 0.1}]}]",
+        )
+        + &workload(
+            "a",
+            "    - {requests: 100, arrivals: {type: poisson, rate: 10}}",
+            "  seed: 1",
+        );
+    rejects(
+        &cyclic,
+        &["test.yaml:", "cyclic call graph: a -> b -> c -> a"],
+    );
+    rejects(
+        &edit(&valid(), "selector: {app: b}", "selector: {}"),
+        &["Service/b spec.selector", "empty"],
+    );
+    rejects(
+        &edit(&valid(), "selector: {app: b}", "selector: {app: zzz}"),
+        &["Service/b spec.selector", "selects no Deployment"],
+    );
+}
+
+#[test]
+fn missing_latency_pair_is_named() {
+    let yaml = edit(
+        &valid(),
+        "  locations: [{name: lab}]\n  clusters:\n    - name: lab\n      location: lab",
+        "  locations: [{name: lab}, {name: far}]\n  clusters:\n    - name: lab\n      location: far",
+    );
+    rejects(
+        &yaml,
+        &[
+            "Topology/lab spec.latency.links",
+            "missing latency from lab to far",
+        ],
+    );
+}
+
+#[test]
+fn value_errors_name_the_field_path() {
+    rejects(
+        &edit(&valid(), "rate: 10", "rate: -3"),
+        &[
+            "Workload/users spec.flows[0].arrivals.rate",
+            "must be > 0",
+            "-3",
+        ],
+    );
+    rejects(
+        &edit(&valid(), "rate: 10", "rate: 0"),
+        &["spec.flows[0].arrivals.rate", "must be > 0"],
+    );
+    rejects(
+        &edit(
+            &valid(),
+            "{type: exponential, mean: 5}\n  calls",
+            "{type: exponential, mean: -5}\n  calls",
+        ),
+        &["ServiceModel/a spec.serviceTime.mean"],
+    );
+    let mixture = "{type: mixture, components: [{weight: 0.5, distribution: {type: constant, value: 1}}, {weight: 0.4, distribution: {type: constant, value: 2}}]}";
+    rejects(
+        &edit(
+            &valid(),
+            "{type: exponential, mean: 5}\n  calls",
+            &format!("{mixture}\n  calls"),
+        ),
+        &["ServiceModel/a spec.serviceTime.components", "sum"],
+    );
+    rejects(
+        &edit(
+            &valid(),
+            "  replicas: 1\n  selector: {matchLabels: {app: a}}",
+            "  replicas: -2\n  selector: {matchLabels: {app: a}}",
+        ),
+        &["Deployment/a spec.replicas", "must be >= 0"],
+    );
+    rejects(
+        &edit(
+            &valid(),
+            "  serviceTime: {type: exponential, mean: 5}\n  calls",
+            "  workers: 0\n  serviceTime: {type: exponential, mean: 5}\n  calls",
+        ),
+        &["ServiceModel/a spec.workers"],
+    );
+    rejects(
+        &edit(&valid(), "cpu: 100m", "cpu: lots"),
+        &["Deployment/a", "lots"],
+    );
+    rejects(
+        &edit(&valid(), "requests: 100, arrivals", "arrivals"),
+        &["spec.flows[0]", "never ends"],
+    );
+}
+
+#[test]
+fn syntax_errors_give_line_and_column() {
+    // An unknown field in a kubetwin kind: the parser knows where it is.
+    let yaml = edit(
+        &valid(),
+        "  serviceTime: {type: exponential, mean: 5}\n  calls",
+        "  servceTime: 3\n  serviceTime: {type: exponential, mean: 5}\n  calls",
+    );
+    let line = yaml.lines().position(|l| l.contains("servceTime")).unwrap() + 1;
+    rejects(&yaml, &[&format!("test.yaml:{line}:"), "servceTime"]);
+    // An unknown field in a Kubernetes object (which k8s-openapi would silently drop).
+    rejects(
+        &edit(&valid(), "replicas: 1", "replicas: 1\n  replicaz: 2"),
+        &["test.yaml:", "unknown field `spec.replicaz`"],
+    );
+    rejects(
+        &edit(&valid(), "image: x", "image: x, resourcez: {}"),
+        &["unknown field `spec.template.spec.containers[0].resourcez`"],
+    );
+    // A type error.
+    let yaml = edit(&valid(), "replicas: 1", "replicas: many");
+    let line = yaml
+        .lines()
+        .position(|l| l.contains("replicas: many"))
+        .unwrap()
+        + 1;
+    rejects(&yaml, &[&format!("test.yaml:{line}:")]);
+    // Not YAML at all.
+    rejects(
+        &edit(
+            &valid(),
+            "kind: Workload",
+            "kind: Workload\n  - [unbalanced",
+        ),
+        &["test.yaml:"],
+    );
+    rejects(
+        &edit(&valid(), "kind: Workload", "kind: Workflow"),
+        &["unsupported object kubetwin.io/v1alpha1/Workflow"],
+    );
+    rejects(
+        &edit(&valid(), "apiVersion: apps/v1\n", ""),
+        &["needs `apiVersion` and `kind`"],
+    );
+}
+
+#[test]
+fn overrides_that_match_nothing_are_errors() {
+    let o: model::Override = "deployment/zzz:spec.replicas=3".parse().unwrap();
+    let e = model::load_str(Path::new("t.yaml"), &valid(), Path::new("."), &[o])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("--set deployment/zzz:spec.replicas=3: matches no object"),
+        "{e}"
+    );
+    let o: model::Override = "deployment/a:spec.replicas=lots".parse().unwrap();
+    let e = model::load_str(Path::new("t.yaml"), &valid(), Path::new("."), &[o])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("after --set"), "{e}");
+}
+
+/// One random edit of a line of the scenario.
+fn mutate(base: &str, line: usize, edit: u8, junk: &str) -> String {
+    let mut lines: Vec<String> = base.lines().map(String::from).collect();
+    let i = line % lines.len();
+    match edit % 5 {
+        0 => {
+            lines.remove(i);
+        }
+        1 => lines[i] = lines[i].replace(|c: char| c.is_ascii_digit(), junk),
+        2 => lines.insert(i, junk.to_owned()),
+        3 => lines[i] = format!("{}{junk}", lines[i]),
+        _ => lines[i] = lines[i].replace(": ", &format!(": {junk}")),
+    }
+    lines.join("\n")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_loader_never_panics(line in 0usize..200, edit in any::<u8>(), junk in "[-0-9a-z:{}\\[\\], .]{0,8}") {
+        let yaml = mutate(&valid(), line, edit, &junk);
+        let result = model::load_str(Path::new("fuzz.yaml"), &yaml, Path::new("."), &[])
+            .and_then(|s| sim::build(&s, BuildOptions { requests: Some(50), ..Default::default() }));
+        if let Ok(world) = result {
+            let r = sim::run(&world, &mut |_| {});
+            let q = r.requests;
+            prop_assert_eq!(q.arrived, q.completed + q.rejected + q.in_flight);
+        } else if let Err(e) = result {
+            prop_assert!(!e.to_string().is_empty());
+        }
+    }
+}

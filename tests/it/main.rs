@@ -1,0 +1,7 @@
+//! kubetwin's integration tests, one binary. Each module says what it checks.
+
+mod bad_input;
+mod cli;
+mod common;
+mod engine;
+mod queueing;
