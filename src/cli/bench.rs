@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use kubetwin::model::{self, Override, kinds::CallMode};
-use kubetwin::sim::{self, BuildOptions, World, world::Step};
+use kubetwin::model::{self, Override};
+use kubetwin::sim::{self, BuildOptions, World};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The scenario to run (its first flow is replaced by a Poisson flow at the bench load).
+    /// The scenario to run (its first flow is replaced by a Poisson flow at the bench load,
+    /// calibrated so that the busiest Deployment is `--utilization` busy).
     #[arg(default_value = "examples/edge-image-recognition/scenario.yaml")]
     scenario: PathBuf,
     /// Requests to simulate.
@@ -29,22 +30,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let replicas: Override = format!("deployment:spec.replicas={}", args.replicas).parse()?;
-    let unloaded = model::load(&args.scenario, std::slice::from_ref(&replicas))?;
-    let probe = sim::build(&unloaded, BuildOptions::default())?;
-    let rate = args.utilization * f64::from(args.replicas) * 1000.0 / busiest_holding_ms(&probe);
-    let flow: Override =
-        format!("workload:spec.flows[0].arrivals={{type: poisson, rate: {rate}}}").parse()?;
-    let scenario = model::load(&args.scenario, &[replicas, flow])?;
-    let world = sim::build(
-        &scenario,
-        BuildOptions {
-            seed: None,
-            requests: Some(args.requests),
-        },
-    )
-    .context("building the bench scenario")?;
-
+    let rate = calibrate(&args)?;
+    let world = bench_world(&args, rate, args.requests)?;
     println!("scenario     {}", args.scenario.display());
     println!(
         "load         {rate:.0} requests/s, {} replicas per Deployment, {} requests",
@@ -56,15 +43,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let report = sim::run(&world, &mut |_| {});
         let wall = start.elapsed().as_secs_f64();
         best = best.min(wall);
-        let busiest = report
-            .services
-            .iter()
-            .filter_map(|s| s.utilization)
-            .fold(0.0, f64::max);
         println!(
-            "run {i}        {wall:.3} s wall, {:.0} requests/s, {:.0} events/s, utilization {busiest:.2}, TTR p99 {:.2} ms",
+            "run {i}        {wall:.3} s wall, {:.0} requests/s, {:.0} events/s, utilization {:.2}, TTR p99 {:.2} ms",
             report.requests.arrived as f64 / wall,
             report.events as f64 / wall,
+            busiest_utilization(&report),
             report.ttr.p99.unwrap_or(f64::NAN),
         );
     }
@@ -78,29 +61,54 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How long a request holds a worker of the busiest Deployment, in milliseconds, without
-/// queueing: its mean service time plus, for synchronous callers, the downstream holding.
-fn busiest_holding_ms(world: &World) -> f64 {
-    fn holding(world: &World, d: usize, depth: u32) -> f64 {
-        let def = &world.deployments[d];
-        let mut total = def.service_time.mean();
-        if def.call_mode == CallMode::Sync && depth < 16 {
-            let round_trip = 2.0 * world.network.intra_cluster.mean();
-            for step in &def.steps {
-                let (Step::Parallel(calls) | Step::OneOf(calls)) = step;
-                let longest = calls
-                    .iter()
-                    .flat_map(|&(svc, _)| world.services[svc as usize].deployments.iter())
-                    .map(|&callee| holding(world, callee as usize, depth + 1))
-                    .fold(0.0, f64::max);
-                total += round_trip + longest;
-            }
+/// The scenario with every Deployment at `--replicas` and its first flow replaced by a
+/// Poisson flow at `rate`, stopping after `requests`.
+fn bench_world(args: &Args, rate: f64, requests: u64) -> anyhow::Result<World> {
+    let overrides: Vec<Override> = [
+        format!("deployment:spec.replicas={}", args.replicas),
+        format!("workload:spec.flows[0].arrivals={{type: poisson, rate: {rate}}}"),
+    ]
+    .iter()
+    .map(|o| o.parse())
+    .collect::<Result<_, _>>()?;
+    let scenario = model::load(&args.scenario, &overrides)?;
+    sim::build(
+        &scenario,
+        BuildOptions {
+            seed: None,
+            requests: Some(requests),
+        },
+    )
+    .context("building the bench scenario")
+}
+
+/// Finds the arrival rate at which the busiest Deployment's workers are `--utilization`
+/// busy, by pilot runs of 50,000 requests: utilization is nearly linear in the rate below
+/// saturation, so a few proportional corrections converge.
+fn calibrate(args: &Args) -> anyhow::Result<f64> {
+    let mut rate = 100.0;
+    for _ in 0..12 {
+        let report = sim::run(&bench_world(args, rate, 50_000)?, &mut |_| {});
+        let u = busiest_utilization(&report);
+        if (u - args.utilization).abs() < 0.01 {
+            break;
         }
-        total
+        // Saturated pilots say little about the slope: back off instead.
+        rate *= if u > 0.98 {
+            0.7
+        } else {
+            args.utilization / u.max(1e-3)
+        };
     }
-    (0..world.deployments.len())
-        .map(|d| holding(world, d, 0))
-        .fold(f64::MIN_POSITIVE, f64::max)
+    Ok(rate)
+}
+
+fn busiest_utilization(report: &kubetwin::sim::RunReport) -> f64 {
+    report
+        .services
+        .iter()
+        .filter_map(|s| s.utilization)
+        .fold(0.0, f64::max)
 }
 
 /// Peak resident set size of this process (Linux `VmHWM`), in KiB.

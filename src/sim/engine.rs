@@ -117,7 +117,9 @@ struct Engine<'w> {
     services: Vec<ServiceRun>,
     flows: Vec<FlowState>,
     network_rngs: Vec<Rng>,
+    /// Mean latency between locations, and within a cluster, for latency-aware balancing.
     mean_latency: Vec<f64>,
+    mean_intra_cluster: f64,
     mix_rng: Rng,
     call_rngs: Vec<Rng>,
     scheduler: Scheduler,
@@ -184,6 +186,7 @@ impl<'w> Engine<'w> {
             flows: w.flows.iter().map(|f| FlowState::new(seed, f)).collect(),
             network_rngs,
             mean_latency,
+            mean_intra_cluster: w.network.intra_cluster.mean(),
             mix_rng: stream(seed, "request-mix"),
             call_rngs: w
                 .deployments
@@ -202,12 +205,11 @@ impl<'w> Engine<'w> {
             late: 0,
             counts: RequestCounts::default(),
             ttr: Recorder::default(),
-            ttr_by_type: w
-                .request_types
-                .iter()
-                .map(|_| Recorder::default())
-                .collect(),
-            interval: (0, 0, 0, Recorder::default()),
+            ttr_by_type: match w.request_types.len() {
+                1 => Vec::new(),
+                n => (0..n).map(|_| Recorder::default()).collect(),
+            },
+            interval: (0, 0, 0, Recorder::with_digits(2)),
             rows: Vec::new(),
         };
         for (i, f) in engine.flows.iter().enumerate() {
@@ -408,7 +410,7 @@ impl<'w> Engine<'w> {
         let policy = self.w.services[svc as usize].policy;
         let pods = &self.pods;
         let (mean, size) = (&self.mean_latency, self.w.network.size);
-        let intra = self.w.network.intra_cluster.mean();
+        let intra = self.mean_intra_cluster;
         let pod = lb::pick(policy, &run.endpoints, &mut run.cursor, &mut run.rng, |e| {
             let p = &pods[e as usize];
             match policy {
@@ -586,7 +588,10 @@ impl<'w> Engine<'w> {
             self.interval.3.record(ttr);
             if j.flags & MEASURED != 0 {
                 self.ttr.record(ttr);
-                self.ttr_by_type[j.request_type as usize].record(ttr);
+                // With one request type its TTR is the total's (see `report`).
+                if let Some(by_type) = self.ttr_by_type.get_mut(j.request_type as usize) {
+                    by_type.record(ttr);
+                }
             }
         }
     }
@@ -711,10 +716,10 @@ impl<'w> Engine<'w> {
             request_types: w
                 .request_types
                 .iter()
-                .zip(&self.ttr_by_type)
-                .map(|(t, r)| RequestTypeReport {
+                .enumerate()
+                .map(|(i, t)| RequestTypeReport {
                     name: t.name.clone(),
-                    ttr: r.summary(),
+                    ttr: self.ttr_by_type.get(i).unwrap_or(&self.ttr).summary(),
                 })
                 .collect(),
             services,

@@ -1,20 +1,21 @@
-//! The future event list: a binary heap ordered by `(time, sequence number)`, so events
-//! at the same instant run in the order they were scheduled (FIFO) on every platform.
+//! The future event list: a 4-ary heap ordered by `(time, sequence number)`, so events at
+//! the same instant run in the order they were scheduled (FIFO) on every platform. A 4-ary
+//! heap is shallower than a binary one; its sift-downs cost fewer cache misses.
 
+use dary_heap::QuaternaryHeap;
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 
 use super::time::SimTime;
 
+/// `key` packs `(time, seq)` as `time << 64 | seq`: one integer comparison per heap step.
 struct Entry<E> {
-    time: SimTime,
-    seq: u64,
+    key: u128,
     event: E,
 }
 
 impl<E> PartialEq for Entry<E> {
     fn eq(&self, other: &Self) -> bool {
-        (self.time, self.seq) == (other.time, other.seq)
+        self.key == other.key
     }
 }
 impl<E> Eq for Entry<E> {}
@@ -25,21 +26,21 @@ impl<E> PartialOrd for Entry<E> {
 }
 impl<E> Ord for Entry<E> {
     fn cmp(&self, other: &Self) -> Ordering {
-        // Reversed: BinaryHeap is a max-heap, we want the earliest first.
-        (other.time, other.seq).cmp(&(self.time, self.seq))
+        // Reversed: the heap is a max-heap, we want the earliest first.
+        other.key.cmp(&self.key)
     }
 }
 
 /// Pending events.
 pub struct EventQueue<E> {
-    heap: BinaryHeap<Entry<E>>,
+    heap: QuaternaryHeap<Entry<E>>,
     seq: u64,
 }
 
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
-            heap: BinaryHeap::with_capacity(1024),
+            heap: QuaternaryHeap::with_capacity(1024),
             seq: 0,
         }
     }
@@ -50,17 +51,16 @@ impl<E> EventQueue<E> {
     #[inline]
     pub fn push(&mut self, time: SimTime, event: E) {
         self.seq += 1;
-        self.heap.push(Entry {
-            time,
-            seq: self.seq,
-            event,
-        });
+        let key = (u128::from(time.0) << 64) | u128::from(self.seq);
+        self.heap.push(Entry { key, event });
     }
 
     /// Removes and returns the earliest event.
     #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
-        self.heap.pop().map(|e| (e.time, e.event))
+        self.heap
+            .pop()
+            .map(|e| (SimTime((e.key >> 64) as u64), e.event))
     }
 }
 

@@ -162,7 +162,7 @@ pub struct IntervalRow {
     pub rejected: u64,
     /// Mean TTR of requests answered in the interval.
     pub ttr_mean: Option<f64>,
-    /// 99th percentile of the same.
+    /// 99th percentile of the same (2 significant digits: relative error <= 1%).
     pub ttr_p99: Option<f64>,
     /// Per microservice, in the order of [`RunReport::services`].
     pub services: Vec<IntervalService>,
