@@ -14,6 +14,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Node, Service};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde_saphyr::MessageFormatter;
 
 use super::error::{Origin, ScenarioError};
 use super::kinds::{
@@ -159,7 +160,7 @@ fn from_documents(
     for document in documents {
         let origin = Origin::line(&document.file, document.first_line);
         let header: Header =
-            serde_saphyr::from_str(&document.text).map_err(|e| syntax_error(document, &e))?;
+            serde_saphyr::from_str(&document.text).map_err(|e| syntax_error(document, &e, ""))?;
         let (Some(api_version), Some(kind)) = (header.api_version, header.kind) else {
             return Err(ScenarioError::Syntax {
                 at: origin,
@@ -300,27 +301,31 @@ fn singleton<T>(slot: &mut Option<Doc<T>>, doc: Doc<T>, kind: &str) -> Result<()
     Ok(())
 }
 
-/// Deserializes a document into `T`, applying `overrides`, rejecting unknown fields.
+/// Deserializes a document into `T`, applying `overrides`, rejecting unknown fields, and
+/// naming the field path of any type error.
 fn parse<T: DeserializeOwned>(
     document: &Document,
     overrides: &[&Override],
 ) -> Result<T, ScenarioError> {
     let mut unknown = Vec::new();
+    let mut track = serde_path_to_error::Track::new();
     let value = if overrides.is_empty() {
         serde_saphyr::with_deserializer_from_str(&document.text, |de| {
+            let de = serde_path_to_error::Deserializer::new(de, &mut track);
             serde_ignored::deserialize(de, |p| unknown.push(field(&p)))
         })
-        .map_err(|e| syntax_error(document, &e))?
+        .map_err(|e| syntax_error(document, &e, &path_prefix(&track.path())))?
     } else {
         let mut tree: serde_json::Value =
-            serde_saphyr::from_str(&document.text).map_err(|e| syntax_error(document, &e))?;
+            serde_saphyr::from_str(&document.text).map_err(|e| syntax_error(document, &e, ""))?;
         for o in overrides {
             o.apply(&mut tree)?;
         }
-        serde_ignored::deserialize(tree, |p| unknown.push(field(&p))).map_err(|e| {
+        let de = serde_path_to_error::Deserializer::new(tree, &mut track);
+        serde_ignored::deserialize(de, |p| unknown.push(field(&p))).map_err(|e| {
             ScenarioError::Syntax {
                 at: Origin::line(&document.file, document.first_line),
-                message: format!("{e} (after --set)"),
+                message: format!("{}{e} (after --set)", path_prefix(&track.path())),
             }
         })?
     };
@@ -333,16 +338,26 @@ fn parse<T: DeserializeOwned>(
     }
 }
 
-/// A parser error, at its line in the file (not in the document).
-fn syntax_error(document: &Document, e: &serde_saphyr::Error) -> ScenarioError {
+/// `"spec.replicas: "`, or nothing at the root.
+fn path_prefix(path: &serde_path_to_error::Path) -> String {
+    match path.to_string().as_str() {
+        "." | "" => String::new(),
+        p => format!("{p}: "),
+    }
+}
+
+/// A parser error, at its line in the file (not in the document), its message after
+/// `prefix` (the field path, when known).
+fn syntax_error(document: &Document, e: &serde_saphyr::Error, prefix: &str) -> ScenarioError {
     let offset = document.first_line - 1;
     let (line, column) = e.location().map_or((document.first_line, 0), |l| {
         (l.line() as usize + offset, l.column() as usize)
     });
-    let message = e.render_with_options(serde_saphyr::render_options! {
-        line_offset: offset as u64,
-        snippets: serde_saphyr::SnippetMode::Off,
-    });
+    // The core message: the location is ours to print, adjusted to the file.
+    let message = format!(
+        "{prefix}{}",
+        serde_saphyr::DefaultMessageFormatter.format_message(e)
+    );
     ScenarioError::Syntax {
         at: Origin {
             file: document.file.clone(),

@@ -1,6 +1,6 @@
 //! The scenario vocabulary: Kubernetes objects (k8s-openapi types, read unchanged) and
 //! kubetwin's own kinds, read from YAML with errors that name file, line and field.
-//! No behaviour: [`crate::sim::build`] checks the references between objects and turns
+//! No behaviour: [`crate::sim::build()`] checks the references between objects and turns
 //! a [`Scenario`] into the engine's world.
 
 pub mod dist;

@@ -194,6 +194,29 @@ pub fn build(scenario: &Scenario, options: BuildOptions) -> Result<World, Scenar
         })?;
     check_latency_pairs(topo, &tname, &network, &locations, &nodes, user_location)?;
 
+    for doc in &scenario.autoscalers {
+        let name = name_of(&doc.object.metadata.name);
+        let target = &doc.object.spec.scale_target_ref;
+        let known = scenario
+            .deployments
+            .iter()
+            .any(|d| d.object.metadata.name.as_deref() == Some(target.name.as_str()));
+        if target.kind != "Deployment" || !known {
+            return Err(doc.invalid(
+                &format!("HorizontalPodAutoscaler/{name}"),
+                "spec.scaleTargetRef",
+                format!(
+                    "{} {:?} is not a Deployment of the scenario",
+                    target.kind, target.name
+                ),
+            ));
+        }
+        tracing::warn!(
+            "HorizontalPodAutoscaler/{name} is read and checked but not yet simulated: \
+             {} keeps its spec.replicas",
+            target.name
+        );
+    }
     let services = services(scenario)?;
     let dns = dns_names(scenario);
     let mut deployments = deployments(scenario, &dns)?;

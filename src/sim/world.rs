@@ -1,5 +1,5 @@
 //! The checked, indexed form of a scenario that the engine runs: every reference resolved
-//! to an index into an arena, every distribution validated. Built by [`super::build`].
+//! to an index into an arena, every distribution validated. Built by [`super::build()`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

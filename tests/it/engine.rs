@@ -365,3 +365,67 @@ fn bundled_scenarios_run_and_meet_expectations() {
         r.ttr
     );
 }
+
+#[test]
+fn node_objects_taints_and_tolerations_steer_placement() {
+    // Two v1 Node objects besides the pool; the pool is tainted, so only pods that
+    // tolerate the taint may land there.
+    let nodes = "---
+apiVersion: v1
+kind: Node
+metadata:
+  name: gpu-1
+  labels: {topology.kubernetes.io/region: lab, kubetwin.io/cluster: gpu, accelerator: gpu}
+  annotations: {kubetwin.io/price-per-hour: \"2.5\"}
+status:
+  allocatable: {cpu: \"4\", memory: 16Gi}
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: gpu-2
+  labels: {topology.kubernetes.io/region: lab, kubetwin.io/cluster: gpu, accelerator: gpu}
+spec:
+  unschedulable: true
+status:
+  allocatable: {cpu: \"4\", memory: 16Gi}
+";
+    let tainted = topology(0.0).replace(
+        "count: 1, capacity",
+        "count: 1, taints: [{key: dedicated, value: batch, effect: NoSchedule}], capacity",
+    );
+    assert!(tainted.contains("dedicated"));
+    let selector = "      nodeSelector: {accelerator: gpu}\n      containers";
+    let tolerate = "      tolerations: [{key: dedicated, operator: Equal, value: batch, effect: NoSchedule}]\n      containers";
+    let yaml = tainted
+        + nodes
+        + &service("on-gpu", 3, "  serviceTime: {type: constant, value: 1}").replacen(
+            "      containers",
+            selector,
+            1,
+        )
+        + &service("tolerant", 2, "  serviceTime: {type: constant, value: 1}").replacen(
+            "      containers",
+            tolerate,
+            1,
+        )
+        + &service("plain", 1, "  serviceTime: {type: constant, value: 1}")
+        + &workload("on-gpu", CONSTANT_FLOW, "  seed: 1");
+    let r = simulate(&yaml);
+    let cluster = |name: &str| r.clusters.iter().find(|c| c.name == name).unwrap();
+    // gpu-2 is cordoned: all 3 on-gpu pods on gpu-1 (4 CPU, 100m each).
+    assert_eq!(cluster("gpu").nodes, 2);
+    assert_eq!(cluster("gpu").pods.get("on-gpu"), Some(&3));
+    // Nothing that does not tolerate the taint is on the tainted pool.
+    let on_pool = &cluster("lab").pods;
+    assert!(on_pool.keys().all(|d| d == "tolerant"), "{on_pool:?}");
+    // The pool is tainted: `plain` cannot go there, so it lands on gpu-1 (no taint);
+    // `tolerant` may go anywhere schedulable.
+    assert_eq!(cluster("gpu").pods.get("plain"), Some(&1));
+    let tolerant: u32 = ["lab", "gpu"]
+        .iter()
+        .map(|c| cluster(c).pods.get("tolerant").copied().unwrap_or(0))
+        .sum();
+    assert_eq!(tolerant, 2);
+    assert!(r.pending_pods.is_empty(), "{:?}", r.pending_pods);
+}
