@@ -10,6 +10,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
+use super::autoscaler::autoscaler_from_hpa;
 use super::time::SimTime;
 use super::world::{
     Cluster, DeploymentDef, FlowDef, LbPolicy, Location, Network, NodeDef, Process, RequestType,
@@ -194,28 +195,33 @@ pub fn build(scenario: &Scenario, options: BuildOptions) -> Result<World, Scenar
         })?;
     check_latency_pairs(topo, &tname, &network, &locations, &nodes, user_location)?;
 
+    let mut autoscalers = Vec::new();
     for doc in &scenario.autoscalers {
-        let name = name_of(&doc.object.metadata.name);
-        let target = &doc.object.spec.scale_target_ref;
+        let object = format!(
+            "HorizontalPodAutoscaler/{}",
+            name_of(&doc.object.metadata.name)
+        );
+        let autoscaler = autoscaler_from_hpa(&doc.object)
+            .map_err(|e| doc.invalid(&object, e.path.clone(), e.problem.to_string()))?;
         let known = scenario
             .deployments
             .iter()
-            .any(|d| d.object.metadata.name.as_deref() == Some(target.name.as_str()));
-        if target.kind != "Deployment" || !known {
+            .any(|d| d.object.metadata.name.as_deref() == Some(autoscaler.target.as_str()));
+        if !known {
             return Err(doc.invalid(
-                &format!("HorizontalPodAutoscaler/{name}"),
-                "spec.scaleTargetRef",
+                &object,
+                "spec.scaleTargetRef.name",
                 format!(
-                    "{} {:?} is not a Deployment of the scenario",
-                    target.kind, target.name
+                    "no Deployment named {:?} in the scenario",
+                    autoscaler.target
                 ),
             ));
         }
         tracing::warn!(
-            "HorizontalPodAutoscaler/{name} is read and checked but not yet simulated: \
-             {} keeps its spec.replicas",
-            target.name
+            "{object} is checked but not yet simulated: {} keeps its spec.replicas",
+            autoscaler.target
         );
+        autoscalers.push(autoscaler);
     }
     let services = services(scenario)?;
     let dns = dns_names(scenario);
@@ -332,6 +338,7 @@ pub fn build(scenario: &Scenario, options: BuildOptions) -> Result<World, Scenar
         .map_err(|e| sim.invalid(&sname, "spec.scheduler", e.to_string()))?;
 
     Ok(World {
+        autoscalers,
         locations,
         clusters,
         nodes,

@@ -2,6 +2,7 @@
 //! `thread_rng`: a run is a pure function of its [`World`], whose seed feeds one
 //! independent random stream per component ([`rng`]).
 
+pub mod autoscaler;
 pub mod build;
 mod engine;
 mod lb;

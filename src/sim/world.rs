@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Affinity, Taint, Toleration};
 
+use super::autoscaler::Autoscaler;
 use super::time::SimTime;
 use crate::fit::Distribution;
 use crate::model::kinds::CallMode;
@@ -23,6 +24,8 @@ pub type DepId = u32;
 /// Everything the engine needs, immutable during a run.
 #[derive(Clone, Debug)]
 pub struct World {
+    /// Validated HorizontalPodAutoscalers (their control loop is not simulated yet).
+    pub autoscalers: Vec<Autoscaler>,
     /// Locations.
     pub locations: Vec<Location>,
     /// Clusters.

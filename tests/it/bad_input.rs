@@ -284,3 +284,48 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn autoscalers_are_checked_with_field_paths() {
+    let hpa = |min: i32, target: &str, utilization: i32| {
+        format!(
+            "---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {{name: a}}
+spec:
+  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: {target}}}
+  minReplicas: {min}
+  maxReplicas: 10
+  metrics:
+    - type: Resource
+      resource: {{name: cpu, target: {{type: Utilization, averageUtilization: {utilization}}}}}
+"
+        )
+    };
+    let s = model::load_str(
+        Path::new("test.yaml"),
+        &(valid() + &hpa(1, "a", 60)),
+        Path::new("."),
+        &[],
+    )
+    .unwrap();
+    let world = sim::build(&s, BuildOptions::default()).unwrap();
+    assert_eq!(world.autoscalers.len(), 1);
+    assert_eq!(world.autoscalers[0].target, "a");
+    rejects(
+        &(valid() + &hpa(1, "zzz", 60)),
+        &[
+            "HorizontalPodAutoscaler/a spec.scaleTargetRef.name",
+            "no Deployment named \"zzz\"",
+        ],
+    );
+    rejects(
+        &(valid() + &hpa(1, "a", 0)),
+        &["HorizontalPodAutoscaler/a spec.metrics[0].resource.target.averageUtilization"],
+    );
+    rejects(
+        &(valid() + &hpa(0, "a", 60)),
+        &["HorizontalPodAutoscaler/a spec.minReplicas"],
+    );
+}
