@@ -23,7 +23,7 @@ use statrs::function::gamma::ln_gamma;
 use crate::fit::family::{Family, FitError};
 use crate::fit::histogram::{Bucket, below, validate_buckets};
 use crate::fit::mle::Estimate;
-use crate::fit::select::{Fit, FitReport, distribution};
+use crate::fit::select::{FitReport, distribution, fit_and_rank};
 use crate::fit::{gof, optim};
 use crate::model::dist::DistSpec;
 
@@ -51,31 +51,17 @@ pub fn fit_histogram(buckets: &[Bucket], families: &[Family]) -> Result<FitRepor
             bound: b.upper_bound,
         });
     }
-    let (mut fits, mut skipped) = (Vec::new(), Vec::new());
-    for (i, &family) in families.iter().enumerate() {
-        if families[..i].contains(&family) {
-            continue;
-        }
-        let scored = censored_estimate(family, buckets).and_then(|e| {
-            let dist = distribution(family, &e.spec)?;
-            let cdf = |x: f64| dist.cdf(x);
-            Ok(Fit {
-                family,
-                aic: gof::aic(e.log_likelihood, e.parameters),
-                bic: gof::bic(e.log_likelihood, e.parameters, total),
-                ks: gof::kolmogorov_smirnov_grouped(buckets, cdf),
-                anderson_darling: gof::anderson_darling_grouped(buckets, cdf),
-                spec: e.spec,
-                log_likelihood: e.log_likelihood,
-                parameters: e.parameters,
-            })
-        });
-        match scored {
-            Ok(fit) => fits.push(fit),
-            Err(reason) => skipped.push((family, reason)),
-        }
-    }
-    FitReport::ranked(fits, skipped)
+    fit_and_rank(
+        families,
+        total,
+        |family| censored_estimate(family, buckets),
+        |cdf| {
+            (
+                gof::kolmogorov_smirnov_grouped(buckets, cdf),
+                gof::anderson_darling_grouped(buckets, cdf),
+            )
+        },
+    )
 }
 
 /// Turns standardised coordinates `t` into a spec, given the family's starting values.

@@ -131,20 +131,42 @@ pub fn fit_samples(samples: &[f64], families: &[Family]) -> Result<FitReport, Fi
     }
     mle::validate_samples(samples)?;
     let n = samples.len() as f64;
+    fit_and_rank(
+        families,
+        n,
+        |family| estimate(family, samples),
+        |cdf| {
+            (
+                gof::kolmogorov_smirnov(samples, cdf),
+                gof::anderson_darling(samples, cdf),
+            )
+        },
+    )
+}
+
+/// Fits every distinct family in `families` with `estimate`, scores each fit on `n`
+/// observations (AIC, BIC, and `(KS, A²)` from `gof` given the fitted CDF), and ranks
+/// them; a family whose estimate fails is reported as skipped with the reason.
+pub(crate) fn fit_and_rank(
+    families: &[Family],
+    n: f64,
+    mut estimate: impl FnMut(Family) -> Result<Estimate, FitError>,
+    gof: impl Fn(&dyn Fn(f64) -> f64) -> (f64, f64),
+) -> Result<FitReport, FitError> {
     let (mut fits, mut skipped) = (Vec::new(), Vec::new());
     for (i, &family) in families.iter().enumerate() {
         if families[..i].contains(&family) {
             continue;
         }
-        let scored = estimate(family, samples).and_then(|e| {
+        let scored = estimate(family).and_then(|e| {
             let dist = distribution(family, &e.spec)?;
-            let cdf = |x: f64| dist.cdf(x);
+            let (ks, anderson_darling) = gof(&|x| dist.cdf(x));
             Ok(Fit {
                 family,
                 aic: gof::aic(e.log_likelihood, e.parameters),
                 bic: gof::bic(e.log_likelihood, e.parameters, n),
-                ks: gof::kolmogorov_smirnov(samples, cdf),
-                anderson_darling: gof::anderson_darling(samples, cdf),
+                ks,
+                anderson_darling,
                 spec: e.spec,
                 log_likelihood: e.log_likelihood,
                 parameters: e.parameters,
