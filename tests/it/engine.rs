@@ -429,3 +429,29 @@ status:
     assert_eq!(tolerant, 2);
     assert!(r.pending_pods.is_empty(), "{:?}", r.pending_pods);
 }
+
+#[test]
+fn request_types_are_mixed_by_weight_and_reported_apart() {
+    let yaml = topology(0.0)
+        + &service("a", 1, "  serviceTime: {type: constant, value: 1}")
+        + &service("b", 1, "  serviceTime: {type: constant, value: 3}")
+        + &workload(
+            "a",
+            "    - {requests: 40000, arrivals: {type: constant, rate: 100}}",
+            "  seed: 2",
+        );
+    let yaml = yaml.replace(
+        "requestTypes: [{name: req, entry: a}]",
+        "requestTypes: [{name: light, entry: a, weight: 3}, {name: heavy, entry: b.default.svc.cluster.local}]",
+    );
+    assert!(yaml.contains("heavy"));
+    let r = simulate(&yaml);
+    // Weights 3:1; binomial sd at n = 40,000 is 0.0022, tolerance 0.01.
+    let light = r.services[0].processed as f64 / 40_000.0;
+    assert!((light - 0.75).abs() < 0.01, "{light}");
+    assert_eq!(r.services[0].processed + r.services[1].processed, 40_000);
+    let ttr = |name: &str| r.request_types.iter().find(|t| t.name == name).unwrap().ttr;
+    assert_close("light TTR", ttr("light").mean.unwrap(), 1.0, 1e-9);
+    assert_close("heavy TTR", ttr("heavy").mean.unwrap(), 3.0, 1e-9);
+    assert_eq!(ttr("light").count + ttr("heavy").count, r.ttr.count);
+}
