@@ -870,9 +870,9 @@ fn trace(base_dir: &Path, file: &str, column: Option<&str>) -> Result<Arc<[SimTi
     }
     if let Some(i) = seconds.windows(2).position(|w| w[1] < w[0]) {
         return Err(format!(
-            "{file}: timestamps must not decrease (row {} after row {})",
-            i + 3,
-            i + 2
+            "{file}: timestamps must not decrease (row {} after row {}; rows count from 1 after the header)",
+            i + 2,
+            i + 1
         ));
     }
     if let Some(bad) = seconds.iter().find(|s| !(s.is_finite() && **s >= 0.0)) {

@@ -329,3 +329,30 @@ spec:
         &["HorizontalPodAutoscaler/a spec.minReplicas"],
     );
 }
+
+#[test]
+fn bad_traces_name_the_file_and_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |csv: &str| {
+        std::fs::write(dir.path().join("trace.csv"), csv).unwrap();
+        let yaml = edit(
+            &valid(),
+            "{requests: 100, arrivals: {type: poisson, rate: 10}}",
+            "{arrivals: {type: trace, file: trace.csv}}",
+        );
+        model::load_str(Path::new("t.yaml"), &yaml, dir.path(), &[])
+            .and_then(|s| sim::build(&s, BuildOptions::default()))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    let e = load("t\n0.5\n0.7\n0.6\n");
+    assert!(
+        e.contains("spec.flows[0].arrivals") && e.contains("row 3 after row 2"),
+        "{e}"
+    );
+    let e = load("t\n0.5\nsoon\n");
+    assert!(e.contains("row 2") && e.contains("soon"), "{e}");
+    let e = load("t\n-1\n");
+    assert!(e.contains("-1"), "{e}");
+}
