@@ -19,7 +19,8 @@
 //! | [`k8s`] | translation of Kubernetes values (quantities, pod requests) | model |
 //! | [`fit`] | distribution families: validation, sampling, fitting, goodness of fit | model |
 //! | [`sim`] | the deterministic engine: world, event loop, scheduler plugins, load balancing, statistics | model, k8s, fit |
-//! | [`report`] | rendering a run report as a table or CSV | sim |
+//! | [`report`] | rendering a run report as a table or CSV; SVG plots of fits | sim, fit |
+//! | `prom` (feature `operator`) | Prometheus queries -> observations; fitted ServiceModel/Workload documents | model, fit |
 //! | `cli` (binary side) | clap subcommands calling the library | everything |
 //!
 //! The engine never reads a clock or an ambient random generator: a run is a pure
@@ -42,5 +43,7 @@
 pub mod fit;
 pub mod k8s;
 pub mod model;
+#[cfg(feature = "operator")]
+pub mod prom;
 pub mod report;
 pub mod sim;

@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand, each calling library functions only.
 
 mod bench;
+mod fit;
 mod schema;
 mod simulate;
 
@@ -18,6 +19,8 @@ pub struct Cli {
 enum Command {
     /// Simulate a scenario and report time to resolution, per-service and per-cluster KPIs.
     Simulate(simulate::Args),
+    /// Fit distributions to samples, latency summaries or Prometheus metrics.
+    Fit(Box<fit::Args>),
     /// Print the JSON Schema of kubetwin's scenario kinds.
     Schema(schema::Args),
     /// Measure the engine's speed (simulated requests/s, events/s, peak memory).
@@ -31,6 +34,7 @@ enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Simulate(args) => simulate::run(args),
+        Command::Fit(args) => fit::run(*args),
         Command::Schema(args) => schema::run(args),
         Command::Bench(args) => bench::run(args),
     }

@@ -30,7 +30,7 @@ use crate::model::dist::DistSpec;
 /// Fits every family in `families` (duplicates ignored) to a histogram by maximum likelihood
 /// on the interval-censored counts, and ranks them by BIC as
 /// [`fit_samples`](crate::fit::select::fit_samples) does. `ks` and `anderson_darling` of each
-/// [`Fit`] are the grouped-data statistics of [`gof`].
+/// [`Fit`](crate::fit::Fit) are the grouped-data statistics of [`gof`].
 ///
 /// # Errors
 /// [`FitError::NoFamilies`]; the errors of [`validate_buckets`];

@@ -1,5 +1,7 @@
-//! Rendering a [`RunReport`]: aligned tables for people, CSV for tools. JSON is the
-//! report's own serde form.
+//! Rendering a [`RunReport`]: aligned tables for people, CSV for tools (JSON is the
+//! report's own serde form); SVG plots of distribution fits ([`fit_plot`]).
+
+pub mod fit_plot;
 
 use std::io::{self, Write};
 

@@ -4,4 +4,7 @@ mod bad_input;
 mod cli;
 mod common;
 mod engine;
+mod fit_cli;
+#[cfg(feature = "operator")]
+mod prom;
 mod queueing;
