@@ -1,0 +1,297 @@
+//! Services (selectors, load balancing, DNS names), Deployments with their ServiceModels,
+//! call steps and the call graph's cycle check.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::core::v1::PodSpec;
+
+use crate::k8s::quantity;
+use crate::model::kinds::CallStep;
+use crate::model::{Doc, Scenario, ScenarioError};
+use crate::sim::world::{DeploymentDef, LbPolicy, ServiceDef, Step};
+
+use super::{LB_ANNOTATION, dist, name_of};
+
+pub(super) fn services(scenario: &Scenario) -> Result<Vec<ServiceDef>, ScenarioError> {
+    let mut services = Vec::new();
+    let mut seen = BTreeSet::new();
+    for doc in &scenario.services {
+        let name = name_of(&doc.object.metadata.name).to_owned();
+        let object = format!("Service/{name}");
+        if !seen.insert(name.clone()) {
+            return Err(doc.invalid(&object, "metadata.name", "duplicate Service"));
+        }
+        let selector = doc
+            .object
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.as_ref())
+            .filter(|s| !s.is_empty());
+        let Some(selector) = selector else {
+            return Err(doc.invalid(
+                &object,
+                "spec.selector",
+                "is empty: the Service would have no endpoints",
+            ));
+        };
+        let annotations = doc.object.metadata.annotations.as_ref();
+        let policy = match annotations
+            .and_then(|a| a.get(LB_ANNOTATION))
+            .map(String::as_str)
+        {
+            None | Some("random") => LbPolicy::Random,
+            Some("round-robin") => LbPolicy::RoundRobin,
+            Some("least-outstanding") => LbPolicy::LeastOutstanding,
+            Some("latency-aware") => LbPolicy::LatencyAware,
+            Some(other) => {
+                return Err(doc.invalid(&object, format!("metadata.annotations[{LB_ANNOTATION}]"), format!("unknown policy {other:?} (random, round-robin, least-outstanding, latency-aware)")));
+            }
+        };
+        let deployments = scenario
+            .deployments
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| {
+                let labels = template_labels(d);
+                selector
+                    .iter()
+                    .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+            })
+            .map(|(i, _)| i as u32)
+            .collect();
+        services.push(ServiceDef {
+            name,
+            policy,
+            deployments,
+        });
+    }
+    Ok(services)
+}
+
+pub(super) fn template_labels(
+    d: &Doc<k8s_openapi::api::apps::v1::Deployment>,
+) -> Option<&BTreeMap<String, String>> {
+    d.object.spec.template.metadata.as_ref()?.labels.as_ref()
+}
+
+/// Every DNS name a Service answers to: `name`, `name.ns`, `name.ns.svc`,
+/// `name.ns.svc.cluster.local` (namespace `default` when unset).
+pub(super) fn dns_names(scenario: &Scenario) -> BTreeMap<String, u32> {
+    let mut dns = BTreeMap::new();
+    for (i, doc) in scenario.services.iter().enumerate() {
+        let name = name_of(&doc.object.metadata.name);
+        let ns = doc
+            .object
+            .metadata
+            .namespace
+            .as_deref()
+            .unwrap_or("default");
+        for n in [
+            name.to_owned(),
+            format!("{name}.{ns}"),
+            format!("{name}.{ns}.svc"),
+            format!("{name}.{ns}.svc.cluster.local"),
+        ] {
+            dns.insert(n, i as u32);
+        }
+    }
+    dns
+}
+
+pub(super) fn deployments(
+    scenario: &Scenario,
+    dns: &BTreeMap<String, u32>,
+) -> Result<Vec<DeploymentDef>, ScenarioError> {
+    let mut models = BTreeMap::new();
+    for (i, m) in scenario.service_models.iter().enumerate() {
+        let name = name_of(&m.object.metadata.name);
+        let target = m.object.spec.deployment.as_deref().unwrap_or(name);
+        if let Some(previous) = models.insert(target.to_owned(), i) {
+            let other = name_of(&scenario.service_models[previous].object.metadata.name);
+            return Err(m.invalid(
+                &format!("ServiceModel/{name}"),
+                "spec.deployment",
+                format!("Deployment {target:?} already has ServiceModel/{other}"),
+            ));
+        }
+    }
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for doc in &scenario.deployments {
+        let name = name_of(&doc.object.metadata.name).to_owned();
+        let object = format!("Deployment/{name}");
+        if !seen.insert(name.clone()) {
+            return Err(doc.invalid(&object, "metadata.name", "duplicate Deployment"));
+        }
+        let spec = &doc.object.spec;
+        let replicas = u32::try_from(spec.replicas.unwrap_or(1)).map_err(|_| {
+            doc.invalid(
+                &object,
+                "spec.replicas",
+                format!("must be >= 0, got {}", spec.replicas.unwrap_or(1)),
+            )
+        })?;
+        let labels = template_labels(doc).cloned().unwrap_or_default();
+        if let Some(selector) = spec.selector.match_labels.as_ref()
+            && let Some((k, v)) = selector.iter().find(|(k, v)| labels.get(*k) != Some(v))
+        {
+            return Err(doc.invalid(
+                &object,
+                "spec.selector.matchLabels",
+                format!("{k}={v} does not match the pod template's labels"),
+            ));
+        }
+        let pod: PodSpec = spec.template.spec.clone().unwrap_or_default();
+        let requests = quantity::pod_requests(&pod)
+            .map_err(|e| doc.invalid(&object, "spec.template.spec.containers", e.to_string()))?;
+        let Some(&mi) = models.get(&name) else {
+            return Err(doc.invalid(
+                &object,
+                "metadata.name",
+                "has no kubetwin.io/v1alpha1 ServiceModel describing how its pods serve requests",
+            ));
+        };
+        let mdoc = &scenario.service_models[mi];
+        let mname = format!("ServiceModel/{}", name_of(&mdoc.object.metadata.name));
+        let m = &mdoc.object.spec;
+        if m.workers == 0 {
+            return Err(mdoc.invalid(&mname, "spec.workers", "must be >= 1"));
+        }
+        let service_time = dist(mdoc, &mname, "spec.serviceTime", &m.service_time)?;
+        let steps = m
+            .calls
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                step(s, dns)
+                    .map_err(|(f, msg)| mdoc.invalid(&mname, format!("spec.calls[{i}]{f}"), msg))
+            })
+            .collect::<Result<_, _>>()?;
+        out.push(DeploymentDef {
+            name,
+            replicas,
+            labels,
+            requests,
+            node_selector: pod.node_selector.clone(),
+            affinity: pod.affinity.clone(),
+            tolerations: pod.tolerations.clone().unwrap_or_default(),
+            workers: m.workers,
+            queue_capacity: m.queue_capacity.unwrap_or(u32::MAX),
+            service_time,
+            call_mode: m.call_mode,
+            steps,
+        });
+    }
+    for (target, &mi) in &models {
+        if !seen.contains(target) {
+            let m = &scenario.service_models[mi];
+            return Err(m.invalid(
+                &format!("ServiceModel/{}", name_of(&m.object.metadata.name)),
+                "spec.deployment",
+                format!("no Deployment named {target:?}"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Resolves one call step; errors are (field suffix, message).
+pub(super) fn step(s: &CallStep, dns: &BTreeMap<String, u32>) -> Result<Step, (String, String)> {
+    let resolve = |name: &str, field: String| {
+        dns.get(name)
+            .copied()
+            .ok_or_else(|| (field, format!("unknown service {name:?}")))
+    };
+    let probability = |p: f64, field: String| {
+        if (0.0..=1.0).contains(&p) {
+            Ok(p)
+        } else {
+            Err((field, format!("must be in [0, 1], got {p}")))
+        }
+    };
+    match (&s.service, &s.parallel, &s.one_of) {
+        (Some(service), None, None) => {
+            let p = probability(s.probability.unwrap_or(1.0), ".probability".into())?;
+            Ok(Step::Parallel(vec![(resolve(service, ".service".into())?, p)]))
+        }
+        (None, Some(calls), None) if s.probability.is_none() && !calls.is_empty() => calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Ok((resolve(&c.service, format!(".parallel[{i}].service"))?, probability(c.probability, format!(".parallel[{i}].probability"))?)))
+            .collect::<Result<_, _>>()
+            .map(Step::Parallel),
+        (None, None, Some(calls)) if s.probability.is_none() && !calls.is_empty() => {
+            let mut cumulative = 0.0;
+            let mut out = Vec::new();
+            for (i, c) in calls.iter().enumerate() {
+                cumulative += probability(c.probability, format!(".oneOf[{i}].probability"))?;
+                out.push((resolve(&c.service, format!(".oneOf[{i}].service"))?, cumulative));
+            }
+            if cumulative > 1.0 + 1e-9 {
+                return Err((".oneOf".into(), format!("probabilities sum to {cumulative}, more than 1")));
+            }
+            Ok(Step::OneOf(out))
+        }
+        _ => Err((String::new(), "needs exactly one of `service` (with an optional `probability`), a non-empty `parallel` or a non-empty `oneOf`".into())),
+    }
+}
+
+/// A request must not be able to call a Service that is already on its call path.
+pub(super) fn check_cycles(
+    scenario: &Scenario,
+    deployments: &[DeploymentDef],
+    services: &[ServiceDef],
+) -> Result<(), ScenarioError> {
+    let callees = |s: usize| -> BTreeSet<u32> {
+        services[s]
+            .deployments
+            .iter()
+            .flat_map(|&d| &deployments[d as usize].steps)
+            .flat_map(|step| match step {
+                Step::Parallel(c) | Step::OneOf(c) => c.iter().map(|&(svc, _)| svc),
+            })
+            .collect()
+    };
+    // 0 = unvisited, 1 = on the current path, 2 = done.
+    let mut state = vec![0u8; services.len()];
+    fn visit(
+        s: usize,
+        path: &mut Vec<usize>,
+        state: &mut [u8],
+        callees: &dyn Fn(usize) -> BTreeSet<u32>,
+    ) -> Option<Vec<usize>> {
+        state[s] = 1;
+        path.push(s);
+        for c in callees(s) {
+            let c = c as usize;
+            if state[c] == 1 {
+                let start = path.iter().position(|&p| p == c).unwrap_or(0);
+                let mut cycle = path[start..].to_vec();
+                cycle.push(c);
+                return Some(cycle);
+            }
+            if state[c] == 0
+                && let Some(cycle) = visit(c, path, state, callees)
+            {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        state[s] = 2;
+        None
+    }
+    for s in 0..services.len() {
+        if state[s] == 0
+            && let Some(cycle) = visit(s, &mut Vec::new(), &mut state, &callees)
+        {
+            let names: Vec<&str> = cycle.iter().map(|&i| services[i].name.as_str()).collect();
+            let doc = &scenario.services[cycle[0]];
+            return Err(doc.invalid(
+                &format!("Service/{}", services[cycle[0]].name),
+                "calls",
+                format!("cyclic call graph: {}", names.join(" -> ")),
+            ));
+        }
+    }
+    Ok(())
+}
