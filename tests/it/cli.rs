@@ -1,18 +1,6 @@
 //! The `kubetwin` binary end to end: formats, files, exit codes and error messages.
 
-use std::process::Command;
-
-fn kubetwin(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kubetwin"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
+use crate::common::kubetwin;
 
 #[test]
 fn simulate_prints_a_table_json_and_csv() {

@@ -2,6 +2,7 @@
 //! so the tests exercise the same loader users do.
 
 use std::path::Path;
+use std::process::Command;
 
 use kubetwin::model::{self, Override};
 use kubetwin::sim::{self, BuildOptions, RunReport};
@@ -115,4 +116,17 @@ pub fn assert_close(what: &str, actual: f64, expected: f64, relative: f64) {
         error <= relative,
         "{what}: {actual} vs {expected} (relative error {error:.4} > {relative})"
     );
+}
+
+/// Runs the `kubetwin` binary: (success, stdout, stderr).
+pub fn kubetwin(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kubetwin"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
 }

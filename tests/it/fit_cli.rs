@@ -2,7 +2,6 @@
 //! JSON and an SVG plot; latency summaries to a Topology `links:` snippet; and the errors.
 
 use std::path::Path;
-use std::process::Command;
 
 use kubetwin::model::dist::DistSpec;
 use kubetwin::model::kinds::LinkSpec;
@@ -12,17 +11,9 @@ use serde::Deserialize;
 
 use crate::common::assert_close;
 
+/// Runs `kubetwin fit ARGS...`.
 fn kubetwin(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kubetwin"))
-        .arg("fit")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    crate::common::kubetwin(&[&["fit"], args].concat())
 }
 
 /// Writes `latency_ms,noise` rows: 10,000 draws of `d` (seed 11) and a uniform column.
