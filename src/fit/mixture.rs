@@ -45,6 +45,27 @@ pub struct MixtureEstimate {
     pub bic_by_k: Vec<(usize, f64)>,
 }
 
+impl MixtureEstimate {
+    /// A k-component estimate: 3k - 1 free parameters (k means, k deviations, k - 1 weights).
+    fn new(
+        spec: DistSpec,
+        log_likelihood: f64,
+        components: Vec<Component>,
+        bic_by_k: Vec<(usize, f64)>,
+    ) -> Self {
+        let parameters = 3 * components.len() - 1;
+        MixtureEstimate {
+            estimate: Estimate {
+                spec,
+                log_likelihood,
+                parameters,
+            },
+            components,
+            bic_by_k,
+        }
+    }
+}
+
 /// The number of components tried for `n` samples: `n / 10`, clamped to `1..=5`.
 pub fn max_components(n: usize) -> usize {
     (n / 10).clamp(1, MAX_COMPONENTS)
@@ -63,16 +84,12 @@ pub fn gaussian_mixture(samples: &[f64]) -> Result<MixtureEstimate, FitError> {
         min: None,
         max: None,
     });
-    let parameters = 3 * components.len() - 1;
-    Ok(MixtureEstimate {
-        estimate: Estimate {
-            spec,
-            log_likelihood,
-            parameters,
-        },
+    Ok(MixtureEstimate::new(
+        spec,
+        log_likelihood,
         components,
         bic_by_k,
-    })
+    ))
 }
 
 /// Fits a log-normal mixture to `samples` (a Gaussian mixture of `ln x`), choosing `k` by BIC.
@@ -99,16 +116,12 @@ pub fn log_normal_mixture(samples: &[f64]) -> Result<MixtureEstimate, FitError> 
         shift: 0.0,
     });
     let log_likelihood = ll_logs - logs.iter().sum::<f64>();
-    let parameters = 3 * components.len() - 1;
-    Ok(MixtureEstimate {
-        estimate: Estimate {
-            spec,
-            log_likelihood,
-            parameters,
-        },
+    Ok(MixtureEstimate::new(
+        spec,
+        log_likelihood,
         components,
         bic_by_k,
-    })
+    ))
 }
 
 fn to_spec(components: &[Component], one: impl Fn(&Component) -> DistSpec) -> DistSpec {

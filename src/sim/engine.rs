@@ -98,6 +98,10 @@ pub struct Progress {
 }
 
 /// Runs the simulation of `world` to its end. `progress` is called every 65,536 events.
+///
+/// # Panics
+/// If `world` holds a scheduler configuration that [`super::build()`] would have rejected
+/// (a `World` is meant to come from `build`).
 pub fn run(world: &World, progress: &mut dyn FnMut(Progress)) -> RunReport {
     let mut engine = Engine::new(world);
     engine.place_initial_pods();
