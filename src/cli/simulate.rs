@@ -40,6 +40,10 @@ pub struct Args {
     /// Also write the per-interval time series (CSV, or JSON when the name ends in .json).
     #[arg(long, value_name = "FILE")]
     timeseries: Option<PathBuf>,
+    /// Also draw SVG charts into this directory: arrivals, replicas, time to process
+    /// against the autoscalers' target, time to resolution, and placement by tier.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -67,6 +71,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             report::write_timeseries_csv(&mut out, &report)?;
         }
         out.flush()?;
+    }
+    if let Some(dir) = &args.plot {
+        let written = report::run_plot::write_run_plots(&report, dir)
+            .with_context(|| format!("drawing the charts into {}", dir.display()))?;
+        for path in written {
+            eprintln!("wrote {}", path.display());
+        }
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -13,6 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::dist::DistSpec;
+use super::faults::{FaultSpec, RetrySpec, StartupSpec};
 use super::resources::SchedulerSpec;
 
 /// The API group and version of kubetwin's kinds.
@@ -159,6 +160,9 @@ pub struct ServiceModelSpec {
     /// Downstream calls made after processing, in order; each step waits for the previous.
     #[serde(default)]
     pub calls: Vec<CallStep>,
+    /// How long pods created during the run take to become ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup: Option<StartupSpec>,
 }
 
 /// See [`ServiceModelSpec::call_mode`].
@@ -212,6 +216,9 @@ pub struct WorkloadSpec {
     pub request_types: Vec<RequestTypeSpec>,
     /// Arrival flows; their arrivals are merged.
     pub flows: Vec<FlowSpec>,
+    /// What users do about failed and slow attempts (default: no timeout, no retry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<RetrySpec>,
 }
 
 /// A request type: which Service users call first (the rest follows the call graph).
@@ -301,6 +308,9 @@ pub struct SimulationSpec {
     /// The scheduler's score plugins.
     #[serde(default)]
     pub scheduler: SchedulerSpec,
+    /// Faults to inject.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultSpec>,
 }
 
 /// Stop conditions; the first reached ends the run.

@@ -5,6 +5,7 @@
 
 pub mod dist;
 mod error;
+pub mod faults;
 pub mod kinds;
 mod load;
 pub mod resources;

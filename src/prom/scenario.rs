@@ -200,6 +200,7 @@ impl ObservedModel {
                         service_time: w.best().spec.clone(),
                         call_mode: CallMode::Sync,
                         calls,
+                        startup: None,
                     },
                 }
             })
@@ -226,6 +227,7 @@ impl ObservedModel {
                         weight: round(*rate, 6),
                     })
                     .collect(),
+                retries: None,
                 flows: vec![FlowSpec {
                     name: Some("observed".into()),
                     start_seconds: 0.0,

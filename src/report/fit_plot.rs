@@ -41,7 +41,7 @@ pub enum PlotError {
     Draw(String),
 }
 
-fn draw_error<E: std::fmt::Display>(e: E) -> PlotError {
+pub(crate) fn draw_error<E: std::fmt::Display>(e: E) -> PlotError {
     PlotError::Draw(e.to_string())
 }
 

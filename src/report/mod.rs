@@ -2,6 +2,7 @@
 //! report's own serde form); SVG plots of distribution fits ([`fit_plot`]).
 
 pub mod fit_plot;
+pub mod run_plot;
 
 use std::io::{self, Write};
 

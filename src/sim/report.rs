@@ -22,7 +22,7 @@ pub struct RunReport {
     /// The measurement window `[start, end]` of arrival times, in seconds: after the
     /// warm-up, before the cool-down.
     pub window_seconds: [f64; 2],
-    /// Request accounting: `arrived = completed + rejected + inFlight`.
+    /// Request accounting: `arrived = completed + rejected + failed + inFlight`.
     pub requests: RequestCounts,
     /// Time to resolution of measured, completed requests (user's send to user's receipt).
     pub ttr: Summary,
@@ -34,6 +34,12 @@ pub struct RunReport {
     pub clusters: Vec<ClusterReport>,
     /// Pods that could not be placed.
     pub pending_pods: Vec<PendingPod>,
+    /// Per HorizontalPodAutoscaler.
+    pub autoscalers: Vec<AutoscalerReport>,
+    /// Every replica change an autoscaler made, in time order.
+    pub scaling: Vec<ScalingEvent>,
+    /// Every fault injected, in time order.
+    pub faults: Vec<FaultEvent>,
     /// Per statistics interval; written separately (`--timeseries`), not in the report.
     #[serde(skip)]
     pub timeseries: Vec<IntervalRow>,
@@ -47,8 +53,12 @@ pub struct RequestCounts {
     pub arrived: u64,
     /// Answered successfully.
     pub completed: u64,
-    /// Answered with an error: a queue was full or a Service had no endpoints on the way.
+    /// Answered with an error (HTTP 503): a queue was full or a Service had no ready
+    /// endpoints on the way.
     pub rejected: u64,
+    /// Lost to a fault: a pod died while handling the request (or one of its calls), the
+    /// connection was refused, or every attempt timed out.
+    pub failed: u64,
     /// Not yet answered when the run stopped.
     pub in_flight: u64,
     /// Arrived inside the measurement window.
@@ -57,6 +67,12 @@ pub struct RequestCounts {
     pub rejected_queue_full: u64,
     /// Calls to a Service without ready endpoints.
     pub rejected_no_endpoints: u64,
+    /// Calls lost because their pod died (counted at each pod).
+    pub failed_pod_lost: u64,
+    /// Attempts the users abandoned after their per-try timeout.
+    pub timed_out: u64,
+    /// Attempts after the first, made by the users' retry policy.
+    pub retries: u64,
 }
 
 /// A latency distribution summary, in milliseconds. Percentiles come from an HDR
@@ -98,10 +114,16 @@ pub struct RequestTypeReport {
 pub struct ServiceReport {
     /// The Deployment's name.
     pub name: String,
-    /// Desired replicas.
+    /// Desired replicas at the end (the Deployment's, or as its autoscaler last set them).
     pub replicas: u32,
-    /// Pods running at the end.
+    /// Ready pods at the end.
     pub running_pods: u32,
+    /// Pods created during the run (after the initial replicas): scale-ups and replacements.
+    pub pods_created: u32,
+    /// Pods deleted by scale-downs.
+    pub pods_deleted: u32,
+    /// Pods killed by faults.
+    pub pods_killed: u32,
     /// Calls that reached a pod.
     pub arrivals: u64,
     /// Calls processed (measured).
@@ -158,8 +180,10 @@ pub struct IntervalRow {
     pub arrivals: u64,
     /// User requests answered successfully.
     pub completed: u64,
-    /// User requests answered with an error.
+    /// User requests answered with an error (HTTP 503).
     pub rejected: u64,
+    /// User requests lost to a fault.
+    pub failed: u64,
     /// Mean TTR of requests answered in the interval.
     pub ttr_mean: Option<f64>,
     /// 99th percentile of the same (2 significant digits: relative error <= 1%).
@@ -172,12 +196,69 @@ pub struct IntervalRow {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IntervalService {
-    /// Running pods at the end of the interval.
+    /// Desired replicas at the end of the interval.
+    pub desired: u32,
+    /// Pods that exist at the end of the interval and are not terminating: pending,
+    /// starting or ready.
     pub pods: u32,
+    /// Of those, ready pods (the Service's endpoints).
+    pub ready: u32,
+    /// Scheduled, not terminating pods per location tier (index = tier) at the end of the
+    /// interval.
+    pub pods_by_tier: Vec<u32>,
     /// Mean TTP of calls processed in the interval.
     pub ttp_mean: Option<f64>,
     /// Requests waiting in its pods' queues at the end of the interval.
     pub queued: u32,
     /// Busy workers at the end of the interval.
     pub busy: u32,
+}
+
+/// One HorizontalPodAutoscaler over the run.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoscalerReport {
+    /// The HPA's name.
+    pub name: String,
+    /// The Deployment it scales.
+    pub target: String,
+    /// `twin` or `kubernetes`.
+    pub rule: &'static str,
+    /// The twin rule's desired mean processing time, in milliseconds.
+    pub desired_processing_time_ms: Option<f64>,
+    /// Syncs run.
+    pub syncs: u32,
+    /// Syncs that changed the replica count upwards.
+    pub scale_ups: u32,
+    /// Syncs that changed it downwards.
+    pub scale_downs: u32,
+    /// Replicas at the end.
+    pub replicas: u32,
+}
+
+/// A replica change made by an autoscaler.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalingEvent {
+    /// When, in seconds.
+    pub at: f64,
+    /// The HPA's name.
+    pub autoscaler: String,
+    /// Replicas before.
+    pub from: u32,
+    /// Replicas after.
+    pub to: u32,
+}
+
+/// A fault as it happened.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FaultEvent {
+    /// When, in seconds.
+    pub at: f64,
+    /// What happened, e.g. `pod ms1-3 killed`, `node local-dc-pool-4 failed`,
+    /// `location eu-south-1 recovered`.
+    pub what: String,
+    /// Pods lost at that moment.
+    pub pods_lost: u32,
 }

@@ -24,8 +24,12 @@ pub type DepId = u32;
 /// Everything the engine needs, immutable during a run.
 #[derive(Clone, Debug)]
 pub struct World {
-    /// Validated HorizontalPodAutoscalers (their control loop is not simulated yet).
+    /// Validated HorizontalPodAutoscalers, at most one per Deployment.
     pub autoscalers: Vec<Autoscaler>,
+    /// Faults at scheduled times, in time order.
+    pub faults: Vec<Fault>,
+    /// What users do about failed and slow attempts.
+    pub retry: RetryPolicy,
     /// Locations.
     pub locations: Vec<Location>,
     /// Clusters.
@@ -142,6 +146,15 @@ pub struct DeploymentDef {
     pub call_mode: CallMode,
     /// Downstream call steps.
     pub steps: Vec<Step>,
+    /// Binding to container running, for pods created during the run, in milliseconds.
+    pub startup_pending: Option<Distribution>,
+    /// Container running to `Ready`, in milliseconds.
+    pub startup_readiness: Option<Distribution>,
+    /// Pod template `terminationGracePeriodSeconds` (default 30 s): how long a deleted pod
+    /// may finish its in-flight work.
+    pub termination_grace: SimTime,
+    /// Crashes per pod per second of life, from `podKill` faults with a rate (0: none).
+    pub crash_rate: f64,
 }
 
 /// A resolved call step.
@@ -231,4 +244,51 @@ pub struct Settings {
     pub stop_time: Option<SimTime>,
     /// Time-series interval.
     pub interval: SimTime,
+}
+
+/// A scheduled fault.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    /// When it starts.
+    pub at: SimTime,
+    /// When it ends (`None`: never; a pod kill has no end).
+    pub until: Option<SimTime>,
+    /// What it does.
+    pub kind: FaultKind,
+    /// How reports name it, e.g. `node local-dc-pool-3` or `location eu-south-1`.
+    pub target: String,
+}
+
+/// What a fault does.
+#[derive(Clone, Debug)]
+pub enum FaultKind {
+    /// Kill `count` scheduled pods of a Deployment, chosen at random.
+    KillPods {
+        /// The Deployment.
+        deployment: DepId,
+        /// How many.
+        count: u32,
+    },
+    /// These nodes fail (their pods die) and take no pods until the fault ends.
+    NodesDown(Vec<u32>),
+    /// These ordered location pairs (`from * size + to`) get slower.
+    Link {
+        /// The pairs.
+        pairs: Vec<usize>,
+        /// Factor on each sampled latency.
+        multiplier: f64,
+        /// Added to each sampled latency, in milliseconds.
+        added_ms: f64,
+    },
+}
+
+/// The users' retry policy.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub attempts: u32,
+    /// Abandon an attempt unanswered after this long.
+    pub per_try_timeout: Option<SimTime>,
+    /// Wait before the next attempt.
+    pub backoff: SimTime,
 }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+mod faults;
 mod services;
 mod topology;
 mod workload;
@@ -215,10 +216,20 @@ pub fn build(scenario: &Scenario, options: BuildOptions) -> Result<World, Scenar
                 ),
             ));
         }
-        tracing::warn!(
-            "{object} is checked but not yet simulated: {} keeps its spec.replicas",
-            autoscaler.target
-        );
+        if let Some(other) = autoscalers
+            .iter()
+            .find(|a: &&crate::sim::autoscaler::Autoscaler| a.target == autoscaler.target)
+        {
+            return Err(doc.invalid(
+                &object,
+                "spec.scaleTargetRef.name",
+                format!(
+                    "Deployment {:?} is already scaled by HorizontalPodAutoscaler/{} \
+                     (Kubernetes refuses ambiguous autoscalers too)",
+                    autoscaler.target, other.name
+                ),
+            ));
+        }
         autoscalers.push(autoscaler);
     }
     let services = services(scenario)?;
@@ -334,9 +345,18 @@ pub fn build(scenario: &Scenario, options: BuildOptions) -> Result<World, Scenar
     }
     crate::sim::scheduler::Scheduler::new(&s.scheduler)
         .map_err(|e| sim.invalid(&sname, "spec.scheduler", e.to_string()))?;
+    let names = faults::Names {
+        locations: &location_ids,
+        clusters: &cluster_ids,
+        nodes: &nodes,
+    };
+    let faults = faults::faults(sim, &sname, &names, &mut deployments)?;
+    let retry = faults::retry_policy(workload, &wname)?;
 
     Ok(World {
         autoscalers,
+        faults,
+        retry,
         locations,
         clusters,
         nodes,

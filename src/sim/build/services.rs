@@ -6,8 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::core::v1::PodSpec;
 
 use crate::k8s::quantity;
+use crate::model::dist::DistSpec;
 use crate::model::kinds::CallStep;
 use crate::model::{Doc, Scenario, ScenarioError};
+use crate::sim::time::SimTime;
 use crate::sim::world::{DeploymentDef, LbPolicy, ServiceDef, Step};
 
 use super::{LB_ANNOTATION, dist, name_of};
@@ -167,7 +169,25 @@ pub(super) fn deployments(
                     .map_err(|(f, msg)| mdoc.invalid(&mname, format!("spec.calls[{i}]{f}"), msg))
             })
             .collect::<Result<_, _>>()?;
+        let startup = m.startup.clone().unwrap_or_default();
+        let startup_dist = |field: &str, spec: &Option<DistSpec>| {
+            spec.as_ref()
+                .map(|d| dist(mdoc, &mname, &format!("spec.startup.{field}"), d))
+                .transpose()
+        };
+        let grace = pod.termination_grace_period_seconds.unwrap_or(30);
+        if grace < 0 {
+            return Err(doc.invalid(
+                &object,
+                "spec.template.spec.terminationGracePeriodSeconds",
+                format!("must be >= 0, got {grace}"),
+            ));
+        }
         out.push(DeploymentDef {
+            startup_pending: startup_dist("pending", &startup.pending)?,
+            startup_readiness: startup_dist("readiness", &startup.readiness)?,
+            termination_grace: SimTime::from_secs(grace as f64),
+            crash_rate: 0.0,
             name,
             replicas,
             labels,

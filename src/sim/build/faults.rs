@@ -1,0 +1,253 @@
+//! Faults of the Simulation and the Workload's retry policy.
+
+use std::collections::BTreeMap;
+
+use crate::model::faults::FaultSpec;
+use crate::model::kinds::{SimulationSpec, WorkloadSpec};
+use crate::model::{Doc, Object, ScenarioError};
+use crate::sim::time::SimTime;
+use crate::sim::world::{DeploymentDef, Fault, FaultKind, NodeDef, RetryPolicy};
+
+use super::join;
+
+/// The names faults refer to.
+pub(super) struct Names<'a> {
+    pub locations: &'a BTreeMap<String, u32>,
+    pub clusters: &'a BTreeMap<String, u32>,
+    pub nodes: &'a [NodeDef],
+}
+
+/// Resolves `spec.faults`, sorted by start time; rate-based pod kills become each
+/// Deployment's `crash_rate`.
+pub(super) fn faults(
+    sim: &Doc<Object<SimulationSpec>>,
+    sname: &str,
+    names: &Names<'_>,
+    deployments: &mut [DeploymentDef],
+) -> Result<Vec<Fault>, ScenarioError> {
+    let mut out = Vec::new();
+    for (i, f) in sim.object.spec.faults.iter().enumerate() {
+        let field = format!("spec.faults[{i}]");
+        let invalid = |suffix: &str, message: String| {
+            sim.invalid(sname, format!("{field}.{suffix}"), message)
+        };
+        let at = |value: f64| {
+            if value.is_finite() && value >= 0.0 {
+                Ok(SimTime::from_secs(value))
+            } else {
+                Err(invalid(
+                    "atSeconds",
+                    format!("must be >= 0 seconds, got {value}"),
+                ))
+            }
+        };
+        let until = |start: SimTime, duration: Option<f64>| match duration {
+            None => Ok(None),
+            Some(d) if d.is_finite() && d > 0.0 => Ok(Some(start + SimTime::from_secs(d))),
+            Some(d) => Err(invalid(
+                "durationSeconds",
+                format!("must be > 0 seconds, got {d}"),
+            )),
+        };
+        let fault = match f {
+            FaultSpec::PodKill {
+                deployment,
+                at_seconds,
+                count,
+                rate_per_pod_per_hour,
+            } => {
+                let d = deployments
+                    .iter()
+                    .position(|d| &d.name == deployment)
+                    .ok_or_else(|| {
+                        invalid(
+                            "deployment",
+                            format!(
+                                "no Deployment named {deployment:?} (known: {})",
+                                join(deployments.iter().map(|d| &d.name))
+                            ),
+                        )
+                    })?;
+                match (at_seconds, rate_per_pod_per_hour) {
+                    (Some(t), None) => {
+                        let count = count.unwrap_or(1);
+                        if count == 0 {
+                            return Err(invalid("count", "must be >= 1".into()));
+                        }
+                        let start = at(*t)?;
+                        Fault {
+                            at: start,
+                            until: None,
+                            kind: FaultKind::KillPods {
+                                deployment: d as u32,
+                                count,
+                            },
+                            target: format!("deployment {deployment}"),
+                        }
+                    }
+                    (None, Some(rate)) if count.is_none() => {
+                        if !(rate.is_finite() && *rate > 0.0) {
+                            return Err(invalid(
+                                "ratePerPodPerHour",
+                                format!("must be > 0, got {rate}"),
+                            ));
+                        }
+                        deployments[d].crash_rate += rate / 3600.0;
+                        continue;
+                    }
+                    _ => {
+                        return Err(sim.invalid(
+                            sname,
+                            field,
+                            "needs exactly one of `atSeconds` (with an optional `count`) and `ratePerPodPerHour`",
+                        ));
+                    }
+                }
+            }
+            FaultSpec::NodeFailure {
+                node,
+                at_seconds,
+                duration_seconds,
+            } => {
+                let n = names
+                    .nodes
+                    .iter()
+                    .position(|n| &n.name == node)
+                    .ok_or_else(|| invalid("node", format!("no node named {node:?}")))?;
+                let start = at(*at_seconds)?;
+                Fault {
+                    at: start,
+                    until: until(start, *duration_seconds)?,
+                    kind: FaultKind::NodesDown(vec![n as u32]),
+                    target: format!("node {node}"),
+                }
+            }
+            FaultSpec::Outage {
+                location,
+                cluster,
+                at_seconds,
+                duration_seconds,
+            } => {
+                let (target, nodes): (String, Vec<u32>) = match (location, cluster) {
+                    (Some(l), None) => {
+                        let id = lookup(names.locations, l, "location")
+                            .map_err(|m| invalid("location", m))?;
+                        (
+                            format!("location {l}"),
+                            nodes_where(names.nodes, |n| n.location == id),
+                        )
+                    }
+                    (None, Some(c)) => {
+                        let id = lookup(names.clusters, c, "cluster")
+                            .map_err(|m| invalid("cluster", m))?;
+                        (
+                            format!("cluster {c}"),
+                            nodes_where(names.nodes, |n| n.cluster == id),
+                        )
+                    }
+                    _ => {
+                        return Err(sim.invalid(
+                            sname,
+                            field,
+                            "needs exactly one of `location` and `cluster`",
+                        ));
+                    }
+                };
+                let start = at(*at_seconds)?;
+                Fault {
+                    at: start,
+                    until: until(start, *duration_seconds)?,
+                    kind: FaultKind::NodesDown(nodes),
+                    target,
+                }
+            }
+            FaultSpec::LinkDegradation {
+                from,
+                to,
+                at_seconds,
+                duration_seconds,
+                multiplier,
+                added_ms,
+                symmetric,
+            } => {
+                let size = names.locations.len();
+                let a = lookup(names.locations, from, "location").map_err(|m| invalid("from", m))?
+                    as usize;
+                let b =
+                    lookup(names.locations, to, "location").map_err(|m| invalid("to", m))? as usize;
+                if !(multiplier.is_finite() && *multiplier >= 0.0) {
+                    return Err(invalid(
+                        "multiplier",
+                        format!("must be >= 0, got {multiplier}"),
+                    ));
+                }
+                if !(added_ms.is_finite() && *added_ms >= 0.0) {
+                    return Err(invalid(
+                        "addedMs",
+                        format!("must be >= 0 milliseconds, got {added_ms}"),
+                    ));
+                }
+                let mut pairs = vec![a * size + b];
+                if *symmetric && a != b {
+                    pairs.push(b * size + a);
+                }
+                let start = at(*at_seconds)?;
+                Fault {
+                    at: start,
+                    until: until(start, *duration_seconds)?,
+                    kind: FaultKind::Link {
+                        pairs,
+                        multiplier: *multiplier,
+                        added_ms: *added_ms,
+                    },
+                    target: format!("link {from} -> {to}"),
+                }
+            }
+        };
+        out.push(fault);
+    }
+    out.sort_by_key(|f| f.at);
+    Ok(out)
+}
+
+fn lookup(ids: &BTreeMap<String, u32>, name: &str, what: &str) -> Result<u32, String> {
+    ids.get(name)
+        .copied()
+        .ok_or_else(|| format!("unknown {what} {name:?} (known: {})", join(ids.keys())))
+}
+
+fn nodes_where(nodes: &[NodeDef], keep: impl Fn(&NodeDef) -> bool) -> Vec<u32> {
+    (0..nodes.len() as u32)
+        .filter(|&i| keep(&nodes[i as usize]))
+        .collect()
+}
+
+/// The Workload's `retries`.
+pub(super) fn retry_policy(
+    workload: &Doc<Object<WorkloadSpec>>,
+    wname: &str,
+) -> Result<RetryPolicy, ScenarioError> {
+    let Some(r) = &workload.object.spec.retries else {
+        return Ok(RetryPolicy::default());
+    };
+    let ms = |value: f64, field: &str, positive: bool| {
+        if value.is_finite() && (value > 0.0 || (!positive && value == 0.0)) {
+            Ok(SimTime::from_millis(value))
+        } else {
+            let bound = if positive { "> 0" } else { ">= 0" };
+            Err(workload.invalid(
+                wname,
+                format!("spec.retries.{field}"),
+                format!("must be {bound} milliseconds, got {value}"),
+            ))
+        }
+    };
+    Ok(RetryPolicy {
+        attempts: r.attempts,
+        per_try_timeout: r
+            .per_try_timeout_ms
+            .map(|t| ms(t, "perTryTimeoutMs", true))
+            .transpose()?,
+        backoff: ms(r.backoff_ms, "backoffMs", false)?,
+    })
+}
