@@ -79,6 +79,24 @@ spec:
     )
 }
 
+/// A HorizontalPodAutoscaler of Deployment `target`; `annotations` and `spec` are YAML
+/// mapping bodies (indented by 4 and 2).
+pub fn hpa(target: &str, annotations: &str, spec: &str) -> String {
+    format!(
+        "---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {target}
+  annotations:
+{annotations}
+spec:
+  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: {target}}}
+{spec}
+"
+    )
+}
+
 /// Loads YAML text as a scenario named `test.yaml` in the crate root, builds and runs it.
 pub fn simulate(yaml: &str) -> RunReport {
     simulate_with(yaml, &[], BuildOptions::default())
@@ -105,7 +123,11 @@ pub fn error_of(yaml: &str) -> String {
 /// Asserts the accounting identity of a run.
 pub fn assert_accounted(r: &RunReport) {
     let q = r.requests;
-    assert_eq!(q.arrived, q.completed + q.rejected + q.in_flight, "{q:?}");
+    assert_eq!(
+        q.arrived,
+        q.completed + q.rejected + q.failed + q.in_flight,
+        "{q:?}"
+    );
 }
 
 /// Asserts `actual` is within `relative` of `expected`.

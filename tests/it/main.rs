@@ -3,7 +3,9 @@
 mod bad_input;
 mod cli;
 mod common;
+mod control;
 mod engine;
+mod faults;
 mod fit_cli;
 #[cfg(feature = "operator")]
 mod prom;
