@@ -36,10 +36,11 @@ pub fn write_table(out: &mut impl Write, title: &str, r: &RunReport) -> io::Resu
     writeln!(out, "kubetwin simulate {title} (seed {})", r.seed)?;
     writeln!(
         out,
-        "requests: {} arrived = {} completed + {} rejected + {} in flight; {} measured (arrivals in [{:.1} s, {:.1} s])",
+        "requests: {} arrived = {} completed + {} rejected + {} failed + {} in flight; {} measured (arrivals in [{:.1} s, {:.1} s])",
         q.arrived,
         q.completed,
         q.rejected,
+        q.failed,
         q.in_flight,
         q.measured,
         r.window_seconds[0],
@@ -50,6 +51,13 @@ pub fn write_table(out: &mut impl Write, title: &str, r: &RunReport) -> io::Resu
             out,
             "rejections: {} by full queues, {} for want of endpoints",
             q.rejected_queue_full, q.rejected_no_endpoints
+        )?;
+    }
+    if q.failed_pod_lost + q.timed_out + q.retries > 0 {
+        writeln!(
+            out,
+            "faults: {} calls lost with their pod, {} attempts timed out, {} retries",
+            q.failed_pod_lost, q.timed_out, q.retries
         )?;
     }
     writeln!(
@@ -123,6 +131,39 @@ pub fn write_table(out: &mut impl Write, title: &str, r: &RunReport) -> io::Resu
             }
         )?;
     }
+    if !r.autoscalers.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{:<24} {:<16} {:<10} {:>12} {:>6} {:>4} {:>6} {:>9}",
+            "AUTOSCALER", "TARGET", "RULE", "DESIRED TTP", "SYNCS", "UPS", "DOWNS", "REPLICAS"
+        )?;
+        for a in &r.autoscalers {
+            writeln!(
+                out,
+                "{:<24} {:<16} {:<10} {:>12} {:>6} {:>4} {:>6} {:>9}",
+                a.name,
+                a.target,
+                a.rule,
+                ms(a.desired_processing_time_ms),
+                a.syncs,
+                a.scale_ups,
+                a.scale_downs,
+                a.replicas
+            )?;
+        }
+    }
+    if !r.faults.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "FAULTS ({})", r.faults.len())?;
+        for f in &r.faults {
+            writeln!(
+                out,
+                "  {:>9.3} s  {} ({} pods lost)",
+                f.at, f.what, f.pods_lost
+            )?;
+        }
+    }
     if !r.pending_pods.is_empty() {
         writeln!(out)?;
         writeln!(out, "PENDING PODS ({})", r.pending_pods.len())?;
@@ -148,8 +189,11 @@ pub fn write_summary_csv(out: &mut impl Write, r: &RunReport) -> io::Result<()> 
         ("arrived", q.arrived),
         ("completed", q.completed),
         ("rejected", q.rejected),
+        ("failed", q.failed),
         ("inFlight", q.in_flight),
         ("measured", q.measured),
+        ("retries", q.retries),
+        ("timedOut", q.timed_out),
     ] {
         row("requests", "all", metric, v.to_string())?;
     }
@@ -201,6 +245,14 @@ pub fn write_summary_csv(out: &mut impl Write, r: &RunReport) -> io::Result<()> 
             s.utilization.map(|u| u.to_string()).unwrap_or_default(),
         )?;
         row("service", &s.name, "rejected", s.rejected.to_string())?;
+        row("service", &s.name, "replicas", s.replicas.to_string())?;
+        row(
+            "service",
+            &s.name,
+            "podsCreated",
+            s.pods_created.to_string(),
+        )?;
+        row("service", &s.name, "podsKilled", s.pods_killed.to_string())?;
         summary(&mut row, "service", &s.name, "ttp.", &s.ttp)?;
         summary(&mut row, "service", &s.name, "wait.", &s.wait)?;
     }
@@ -228,14 +280,23 @@ pub fn write_timeseries_csv(out: &mut impl Write, r: &RunReport) -> io::Result<(
         "arrivals",
         "completed",
         "rejected",
+        "failed",
         "ttr_mean_ms",
         "ttr_p99_ms",
     ]
     .map(String::from)
     .into();
+    let tiers = r
+        .timeseries
+        .first()
+        .and_then(|row| row.services.first())
+        .map_or(0, |s| s.pods_by_tier.len());
     for s in &r.services {
-        for col in ["pods", "ttp_mean_ms", "queued", "busy"] {
+        for col in ["desired", "pods", "ready", "ttp_mean_ms", "queued", "busy"] {
             header.push(format!("{}_{col}", s.name));
+        }
+        for t in 0..tiers {
+            header.push(format!("{}_tier{t}_pods", s.name));
         }
     }
     w.write_record(&header)?;
@@ -246,16 +307,20 @@ pub fn write_timeseries_csv(out: &mut impl Write, r: &RunReport) -> io::Result<(
             row.arrivals.to_string(),
             row.completed.to_string(),
             row.rejected.to_string(),
+            row.failed.to_string(),
             opt(row.ttr_mean),
             opt(row.ttr_p99),
         ];
         for s in &row.services {
             record.extend([
+                s.desired.to_string(),
                 s.pods.to_string(),
+                s.ready.to_string(),
                 opt(s.ttp_mean),
                 s.queued.to_string(),
                 s.busy.to_string(),
             ]);
+            record.extend(s.pods_by_tier.iter().map(u32::to_string));
         }
         w.write_record(&record)?;
     }

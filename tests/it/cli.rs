@@ -16,7 +16,7 @@ fn simulate_prints_a_table_json_and_csv() {
         "{table}"
     );
     assert!(
-        table.contains("3000 arrived = 3000 completed + 0 rejected + 0 in flight"),
+        table.contains("3000 arrived = 3000 completed + 0 rejected + 0 failed + 0 in flight"),
         "{table}"
     );
 
@@ -77,7 +77,7 @@ fn set_and_timeseries() {
     let mut lines = ts.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "start_s,arrivals,completed,rejected,ttr_mean_ms,ttr_p99_ms,server_pods,server_ttp_mean_ms,server_queued,server_busy"
+        "start_s,arrivals,completed,rejected,failed,ttr_mean_ms,ttr_p99_ms,server_desired,server_pods,server_ready,server_ttp_mean_ms,server_queued,server_busy,server_tier0_pods"
     );
     let arrivals: u64 = lines
         .map(|l| l.split(',').nth(1).unwrap().parse::<u64>().unwrap())
@@ -125,4 +125,69 @@ fn schema_describes_every_kind() {
     let (ok, out, _) = kubetwin(&["schema", "--kind", "workload"]);
     assert!(ok);
     assert!(out.contains("userLocation"));
+}
+
+/// Experiment B end to end: the bundled autoscaling scenario scales up after the spike,
+/// spills pods from the local DC to tier 1, scales down after the spike, and draws its
+/// charts.
+#[test]
+fn experiment_b_scales_with_the_load_and_draws_its_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    let charts = dir.path().join("charts");
+    let (ok, json, err) = kubetwin(&[
+        "simulate",
+        "examples/edge-image-recognition/autoscaling.yaml",
+        "--output",
+        "json",
+        "--plot",
+        charts.to_str().unwrap(),
+        "--timeseries",
+        dir.path().join("ts.json").to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let rows: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("ts.json")).unwrap())
+            .unwrap();
+    let q = &v["requests"];
+    assert_eq!(
+        (q["arrived"].as_u64(), q["completed"].as_u64()),
+        (Some(130_000), Some(130_000))
+    );
+    let scaling = v["scaling"].as_array().unwrap();
+    let ups = |after: f64, before: f64| {
+        scaling.iter().any(|s| {
+            let at = s["at"].as_f64().unwrap();
+            at > after && at <= before && s["to"].as_u64() > s["from"].as_u64()
+        })
+    };
+    // The spike starts at 30 s: a scale-up follows within two 15 s periods.
+    assert!(ups(30.0, 60.0), "{scaling:?}");
+    // The spike's flows end at 163 s and 270 s: replicas come down after them.
+    assert!(
+        scaling
+            .iter()
+            .any(|s| s["at"].as_f64().unwrap() > 163.0 && s["to"].as_u64() < s["from"].as_u64()),
+        "{scaling:?}"
+    );
+    // MS2's pods start in the local DC and spill to tier 1 when it is full.
+    let ms2 = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|s| s["name"] == "ms2")
+        .unwrap();
+    let tier =
+        |row: &serde_json::Value, t: usize| row["services"][ms2]["podsByTier"][t].as_u64().unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!((tier(&rows[0], 0), tier(&rows[0], 1)), (10, 0));
+    assert!(
+        rows.iter().any(|r| tier(r, 0) >= 20 && tier(r, 1) > 0),
+        "no spill to tier 1"
+    );
+    for name in ["arrivals", "replicas", "ttp", "ttr", "placement"] {
+        let svg = std::fs::read_to_string(charts.join(format!("{name}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("<text"), "{name}");
+    }
+    assert!(err.contains("wrote"), "{err}");
 }
