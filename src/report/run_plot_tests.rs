@@ -10,6 +10,7 @@ const STEP: f64 = 5.0;
 
 fn service_report(name: &str) -> ServiceReport {
     ServiceReport {
+        cost: Default::default(),
         name: name.into(),
         replicas: 0,
         running_pods: 0,
@@ -67,6 +68,7 @@ fn report() -> RunReport {
         })
         .collect();
     RunReport {
+        cost: Default::default(),
         schema: RUN_REPORT_SCHEMA,
         seed: 7,
         simulated_seconds: ROWS as f64 * STEP,

@@ -40,6 +40,8 @@ pub struct RunReport {
     pub scaling: Vec<ScalingEvent>,
     /// Every fault injected, in time order.
     pub faults: Vec<FaultEvent>,
+    /// What the pods' resources cost over the run, all Deployments together.
+    pub cost: Cost,
     /// Per statistics interval; written separately (`--timeseries`), not in the report.
     #[serde(skip)]
     pub timeseries: Vec<IntervalRow>,
@@ -124,6 +126,8 @@ pub struct ServiceReport {
     pub pods_deleted: u32,
     /// Pods killed by faults.
     pub pods_killed: u32,
+    /// What its pods' resources cost over the run.
+    pub cost: Cost,
     /// Calls that reached a pod.
     pub arrivals: u64,
     /// Calls processed (measured).
@@ -261,4 +265,27 @@ pub struct FaultEvent {
     pub what: String,
     /// Pods lost at that moment.
     pub pods_lost: u32,
+}
+
+/// Resources reserved by pods over their time bound to a node (from binding to deletion
+/// or the end of the run), and their price.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cost {
+    /// CPU requests x hours, in core-hours.
+    pub cpu_core_hours: f64,
+    /// Memory requests x hours, in GiB-hours.
+    pub memory_gib_hours: f64,
+    /// Each pod's share of its node's price per hour (the larger of its CPU and memory
+    /// shares of the node's allocatable) x hours.
+    pub price: f64,
+}
+
+impl Cost {
+    /// Adds `other`.
+    pub fn add(&mut self, other: &Cost) {
+        self.cpu_core_hours += other.cpu_core_hours;
+        self.memory_gib_hours += other.memory_gib_hours;
+        self.price += other.price;
+    }
 }

@@ -3,7 +3,7 @@
 //! stabilization. Loads are deterministic (constant arrivals, constant service times,
 //! round-robin balancing), so utilizations and decisions are exact.
 
-use crate::common::{assert_accounted, hpa, service, simulate, topology, workload};
+use crate::common::{assert_accounted, assert_close, hpa, service, simulate, topology, workload};
 use kubetwin::sim::RunReport;
 
 /// The Deployment `app` with `replicas` pods of one worker and a constant 10 ms service
@@ -179,4 +179,32 @@ fn two_autoscalers_on_one_deployment_are_rejected() {
             && e.contains("already scaled by HorizontalPodAutoscaler/app"),
         "{e}"
     );
+}
+
+/// Cost: each pod's requests times its bound time, priced at its dominant share of the
+/// node's price. Here 0.1 of 64 cores (the larger share, vs 64 MiB of 256 GiB) of a node
+/// at 6.4/hour: 0.01 per pod-hour.
+#[test]
+fn cost_counts_requests_and_price_share_over_bound_time() {
+    let yaml = format!(
+        "{}{}{}",
+        topology(0.0).replace("memory: 256Gi}", "memory: 256Gi}, pricePerHour: 6.4"),
+        app(3, ""),
+        workload(
+            "app",
+            "    - {endSeconds: 7200, arrivals: {type: constant, rate: 1}}",
+            "  seed: 1"
+        )
+    );
+    let r = simulate(&yaml);
+    let hours = r.simulated_seconds / 3600.0;
+    assert_close("core-hours", r.cost.cpu_core_hours, 3.0 * 0.1 * hours, 1e-9);
+    assert_close(
+        "GiB-hours",
+        r.cost.memory_gib_hours,
+        3.0 / 16.0 * hours,
+        1e-9,
+    );
+    assert_close("price", r.cost.price, 3.0 * 0.01 * hours, 1e-9);
+    assert_eq!(r.services[0].cost, r.cost);
 }

@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 
 use super::autoscaler::HpaHistory;
 use super::queue::EventQueue;
-use super::report::{FaultEvent, IntervalRow, RequestCounts, ScalingEvent};
+use super::report::{Cost, FaultEvent, IntervalRow, RequestCounts, ScalingEvent};
 use super::rng::{Rng, stream};
 use super::scheduler::Scheduler;
 use super::stats::{Area, Recorder};
@@ -133,6 +133,8 @@ struct Pod {
     created: SimTime,
     /// When the pod entered its current phase.
     since: SimTime,
+    /// When it was bound to its node.
+    bound: SimTime,
     /// When it became ready (for the ReplicaSet's deletion order).
     ready_at: SimTime,
     busy: u32,
@@ -168,6 +170,8 @@ struct DeploymentRun {
     created: u32,
     deleted: u32,
     killed: u32,
+    /// Of its pods that are gone.
+    cost: Cost,
 }
 
 struct ServiceRun {

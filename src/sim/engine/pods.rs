@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use rand_distr::{Distribution as _, Exp};
 
 use super::{Engine, Event, FAILED, Job, JobPhase, LOST, NONE, Pod};
+use crate::sim::report::Cost;
 use crate::sim::rng::stream;
 use crate::sim::scheduler::{NodeView, PodView};
 use crate::sim::stats::Area;
@@ -141,6 +142,7 @@ impl Engine<'_> {
             phase: PodPhase::Unscheduled,
             created: self.now,
             since: self.now,
+            bound: SimTime::NEVER,
             ready_at: SimTime::NEVER,
             busy: 0,
             outstanding: 0,
@@ -203,6 +205,7 @@ impl Engine<'_> {
                 p.cluster = node.cluster;
                 p.phase = PodPhase::Pending;
                 p.since = self.now;
+                p.bound = self.now;
                 p.unscheduled_reason = None;
                 true
             }
@@ -442,8 +445,32 @@ impl Engine<'_> {
             run.busy.change(self.now, -i64::from(busy), start, end);
         }
         if node != NONE {
+            let cost = self.pod_cost(pod);
+            self.deployments[dep].cost.add(&cost);
             self.allocated[node as usize] -= self.w.deployments[dep].requests;
             self.schedule_unscheduled();
+        }
+    }
+
+    /// What a bound pod's reservation has cost from its binding until now.
+    pub(super) fn pod_cost(&self, pod: u32) -> Cost {
+        let p = &self.pods[pod as usize];
+        let node = &self.w.nodes[p.node as usize];
+        let requests = self.w.deployments[p.deployment as usize].requests;
+        let hours = (self.now - p.bound).as_secs() / 3600.0;
+        let share = |used: u64, capacity: u64| {
+            if capacity == 0 {
+                0.0
+            } else {
+                used as f64 / capacity as f64
+            }
+        };
+        let dominant = share(requests.cpu_millis, node.capacity.cpu_millis)
+            .max(share(requests.memory_bytes, node.capacity.memory_bytes));
+        Cost {
+            cpu_core_hours: requests.cpu_millis as f64 / 1000.0 * hours,
+            memory_gib_hours: requests.memory_bytes as f64 / f64::from(1u32 << 30) * hours,
+            price: node.price_per_hour * dominant * hours,
         }
     }
 

@@ -6,8 +6,8 @@ use super::pods::PodPhase;
 use super::{Engine, NONE};
 use crate::sim::autoscaler::Rule;
 use crate::sim::report::{
-    AutoscalerReport, ClusterReport, IntervalRow, IntervalService, PendingPod, RUN_REPORT_SCHEMA,
-    RequestTypeReport, RunReport, ServiceReport,
+    AutoscalerReport, ClusterReport, Cost, IntervalRow, IntervalService, PendingPod,
+    RUN_REPORT_SCHEMA, RequestTypeReport, RunReport, ServiceReport,
 };
 use crate::sim::time::SimTime;
 
@@ -76,13 +76,22 @@ impl Engine<'_> {
                 .filter(|&&p| self.pods[p as usize].phase == PodPhase::Ready)
                 .count() as u32
         };
+        let mut total_cost = Cost::default();
         let services = w
             .deployments
             .iter()
             .zip(&self.deployments)
             .map(|(d, run)| {
                 let capacity = run.capacity.total(self.now, start, end);
+                let mut cost = run.cost;
+                for &p in &run.pods {
+                    if self.pods[p as usize].node != NONE {
+                        cost.add(&self.pod_cost(p));
+                    }
+                }
+                total_cost.add(&cost);
                 ServiceReport {
+                    cost,
                     name: d.name.clone(),
                     replicas: run.desired,
                     running_pods: ready(run),
@@ -189,6 +198,7 @@ impl Engine<'_> {
             autoscalers,
             scaling: self.scaling,
             faults: self.fault_log,
+            cost: total_cost,
             timeseries: self.rows,
         }
     }
