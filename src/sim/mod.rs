@@ -16,7 +16,7 @@ mod workload;
 pub mod world;
 
 pub use build::{BuildOptions, build};
-pub use engine::{Progress, run};
+pub use engine::{Progress, run, run_seeded};
 pub use report::RunReport;
 pub use time::SimTime;
 pub use world::World;

@@ -208,3 +208,39 @@ fn cost_counts_requests_and_price_share_over_bound_time() {
     assert_close("price", r.cost.price, 3.0 * 0.01 * hours, 1e-9);
     assert_eq!(r.services[0].cost, r.cost);
 }
+
+/// An Object metric on another Deployment reads only what happened since the last sync:
+/// `back` targets 5 requests/s per replica of `front`'s 10/s, so 2 replicas, and stays.
+#[test]
+fn object_metrics_on_another_deployment_read_one_period_at_a_time() {
+    let spec = "  minReplicas: 1
+  maxReplicas: 30
+  metrics:
+    - type: Object
+      object:
+        describedObject: {apiVersion: apps/v1, kind: Deployment, name: front}
+        metric: {name: requests_per_second}
+        target: {type: AverageValue, averageValue: \"5\"}";
+    let front = service(
+        "front",
+        1,
+        "  workers: 100\n  serviceTime: {type: constant, value: 1}\n  calls: [{service: back}]",
+    );
+    let yaml = format!(
+        "{}{front}{}{}{}",
+        topology(0.0),
+        service(
+            "back",
+            1,
+            "  workers: 100\n  serviceTime: {type: constant, value: 1}"
+        ),
+        hpa("back", "    kubetwin.io/autoscaler-rule: kubernetes", spec),
+        workload(
+            "front",
+            "    - {endSeconds: 300, arrivals: {type: constant, rate: 10}}",
+            "  seed: 1"
+        )
+    );
+    let r = simulate(&yaml);
+    assert_eq!(scalings(&r), [(15.0, 1, 2)]);
+}

@@ -250,3 +250,37 @@ fn bad_faults_name_the_field() {
         assert!(e.contains("Simulation/run") && e.contains(expected), "{e}");
     }
 }
+
+/// The per-try timeout covers the answer's trip back: 50 ms each way and 60 ms of work
+/// take 160 ms, past a 150 ms timeout, so every attempt times out even though the pod
+/// finished at 110 ms.
+#[test]
+fn a_timeout_counts_the_network_time_of_the_answer() {
+    let flows = "    - {requests: 100, arrivals: {type: constant, rate: 1}}";
+    let w = workload("app", flows, "  seed: 1")
+        .replace("  flows:", "  retries: {perTryTimeoutMs: 150}\n  flows:");
+    let r = simulate(&format!("{}{}{}", topology(50.0), app(1, 60.0), w));
+    assert_accounted(&r);
+    let q = r.requests;
+    assert_eq!((q.timed_out, q.failed, q.completed), (100, 100, 0), "{q:?}");
+}
+
+/// Crashes come at the rate per running pod even when capacity is tight: with room for
+/// one pod of two, the running one crashes at 0.1/s and its replacement starts at once.
+#[test]
+fn crash_rates_apply_to_pods_that_waited_for_a_node() {
+    let flows = "    - {endSeconds: 600, arrivals: {type: constant, rate: 1}}";
+    let faults = "    - {type: podKill, deployment: app, ratePerPodPerHour: 360}";
+    let yaml = format!(
+        "{}{}{}",
+        topology(0.0).replace("cpu: \"64\"", "cpu: 150m"),
+        app(2, 1.0),
+        workload("app", flows, &sim(faults))
+    );
+    let r = simulate(&yaml);
+    assert_accounted(&r);
+    // 600 s x 0.1/s = 60 expected, Poisson sd 7.7: about 2.6 sd either way.
+    let killed = r.services[0].pods_killed;
+    assert!((40..=80).contains(&killed), "{killed}");
+    assert_eq!(r.pending_pods.len(), 1, "the second replica never fits");
+}

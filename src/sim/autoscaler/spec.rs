@@ -194,7 +194,9 @@ pub fn autoscaler_from_hpa(hpa: &HorizontalPodAutoscaler) -> Result<Autoscaler, 
     };
     let band = get(TOLERANCE_ANNOTATION).map(parse_band).transpose()?;
     let sync_period = match get(SYNC_PERIOD_ANNOTATION) {
-        Some(kv) => SimTime::from_secs(positive_number(kv, "a positive number of seconds")?),
+        // At least a millisecond, so that a sync never re-queues itself at the same instant.
+        Some(kv) => SimTime::from_secs(positive_number(kv, "a positive number of seconds")?)
+            .max(SimTime(1_000_000)),
         None => DEFAULT_SYNC_PERIOD,
     };
     let rule = match get(RULE_ANNOTATION).map_or("kubernetes", |(_, v)| v) {

@@ -320,6 +320,13 @@ pub fn build(scenario: &Scenario, options: BuildOptions) -> Result<World, Scenar
             true,
         )?,
     };
+    if settings.interval == SimTime::ZERO {
+        return Err(sim.invalid(
+            &sname,
+            "spec.statisticsIntervalSeconds",
+            "must be at least 1 nanosecond",
+        ));
+    }
     if settings.stop_requests == Some(0) {
         return Err(sim.invalid(&sname, "spec.stop.requests", "must be > 0"));
     }

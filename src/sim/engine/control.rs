@@ -2,6 +2,8 @@
 //! of [`crate::sim::autoscaler`]; this file measures what they read and applies what they
 //! return), and the faults of the scenario.
 
+use std::collections::BTreeSet;
+
 use rand::RngExt;
 
 use super::pods::{MeterTotals, PodPhase};
@@ -102,13 +104,16 @@ impl Engine<'_> {
                             pod.ready_at
                         },
                     }),
-                    start_time: (pod.node != super::NONE).then_some(pod.created),
+                    start_time: (pod.node != super::NONE).then_some(pod.bound),
                     cpu_request_millis: (d.requests.cpu_millis > 0)
                         .then_some(d.requests.cpu_millis),
                 }
             })
             .collect();
         let period_ns = (now - since_sync).0.max(1) as f64;
+        // Every pod whose meter is read here, so that the next sync reads only what
+        // happened after this one.
+        let mut read: BTreeSet<u32> = pod_ids.iter().copied().collect();
         let samples = metrics
             .iter()
             .map(|m| match m {
@@ -160,7 +165,8 @@ impl Engine<'_> {
                     let mut total = MeterTotals::default();
                     let mut any = false;
                     for &od in &deployments {
-                        for &p in &self.deployments[od as usize].pods.clone() {
+                        for &p in &self.deployments[od as usize].pods {
+                            read.insert(p);
                             if let Some((t, _)) = self.meter_delta(a, p, since_sync) {
                                 total.add(&t);
                                 any = true;
@@ -174,7 +180,7 @@ impl Engine<'_> {
                 }
             })
             .collect();
-        for &p in &pod_ids {
+        for p in read {
             self.snapshot(a, p);
         }
         (pods, samples)
@@ -305,9 +311,11 @@ impl Engine<'_> {
                 added_ms,
             } = &self.w.faults[f as usize].kind
             {
+                // Overlapping faults compose independently of their order: the factors
+                // multiply and the added delays add up.
                 for &pair in pairs {
                     let (m, add) = table[pair];
-                    table[pair] = (m * multiplier, add * multiplier + added_ms);
+                    table[pair] = (m * multiplier, add + added_ms);
                 }
             }
         }

@@ -113,6 +113,8 @@ struct Job {
 struct Request {
     /// The first attempt's send time.
     sent: SimTime,
+    /// The current attempt's send time.
+    attempt_sent: SimTime,
     /// The current attempt's root job, or `NONE` between attempts.
     job: u32,
     /// Identifies the current attempt for its timeout.
@@ -206,7 +208,19 @@ pub struct Progress {
 /// If `world` holds a scheduler configuration or an autoscaler target that
 /// [`super::build()`] would have rejected (a `World` is meant to come from `build`).
 pub fn run(world: &World, progress: &mut dyn FnMut(Progress)) -> super::report::RunReport {
-    let mut engine = Engine::new(world);
+    run_seeded(world, world.settings.seed, progress)
+}
+
+/// [`run`] with another master seed than the world's (replications of one world).
+///
+/// # Panics
+/// As [`run`].
+pub fn run_seeded(
+    world: &World,
+    seed: u64,
+    progress: &mut dyn FnMut(Progress),
+) -> super::report::RunReport {
+    let mut engine = Engine::new(world, seed);
     engine.place_initial_pods();
     engine.run(progress);
     engine.report()
@@ -214,6 +228,7 @@ pub fn run(world: &World, progress: &mut dyn FnMut(Progress)) -> super::report::
 
 struct Engine<'w> {
     w: &'w World,
+    seed: u64,
     now: SimTime,
     events: u64,
     queue: EventQueue<Event>,
@@ -273,9 +288,8 @@ struct IntervalCounts {
 }
 
 impl<'w> Engine<'w> {
-    fn new(w: &'w World) -> Self {
+    fn new(w: &'w World, seed: u64) -> Self {
         let s = &w.settings;
-        let seed = s.seed;
         let size = w.network.size;
         let names = |i: usize| &w.locations[i].name;
         let network_rngs = (0..size * size)
@@ -319,6 +333,7 @@ impl<'w> Engine<'w> {
             .collect();
         let mut engine = Engine {
             w,
+            seed,
             now: SimTime::ZERO,
             events: 0,
             queue: EventQueue::default(),

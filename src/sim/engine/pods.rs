@@ -147,20 +147,13 @@ impl Engine<'_> {
             busy: 0,
             outstanding: 0,
             queue: VecDeque::new(),
-            rng: stream(self.w.settings.seed, &format!("pod/{}/{ordinal}", d.name)),
+            rng: stream(self.seed, &format!("pod/{}/{ordinal}", d.name)),
             ordinal,
             meter: Meter::default(),
             unscheduled_reason: None,
         });
         if self.schedule(id) {
             self.start_up(id, initial);
-        }
-        if d.crash_rate > 0.0 {
-            let life = Exp::new(d.crash_rate)
-                .expect("validated by build")
-                .sample(&mut self.crash_rngs[deployment as usize]);
-            self.queue
-                .push(self.now + SimTime::from_secs(life), Event::Crash(id));
         }
     }
 
@@ -245,6 +238,14 @@ impl Engine<'_> {
         p.since = self.now;
         let dep = p.deployment as usize;
         let d = &self.w.deployments[dep];
+        if d.crash_rate > 0.0 {
+            // A running container's life until its crash.
+            let life = Exp::new(d.crash_rate)
+                .expect("validated by build")
+                .sample(&mut self.crash_rngs[dep]);
+            self.queue
+                .push(self.now + SimTime::from_secs(life), Event::Crash(pod));
+        }
         self.deployments[dep].capacity.change(
             self.now,
             i64::from(d.workers),
@@ -359,7 +360,10 @@ impl Engine<'_> {
 
     pub(super) fn on_crash(&mut self, pod: u32) {
         let p = &self.pods[pod as usize];
-        if matches!(p.phase, PodPhase::Unscheduled | PodPhase::Gone) {
+        if matches!(
+            p.phase,
+            PodPhase::Unscheduled | PodPhase::Terminating | PodPhase::Gone
+        ) {
             return;
         }
         let dep = p.deployment;
@@ -399,8 +403,9 @@ impl Engine<'_> {
             }
         }
         if !waiting.is_empty() {
+            // `waiting` is sorted: the scan above is in id order.
             for j in &mut self.jobs {
-                if j.phase != JobPhase::Free && waiting.contains(&j.parent) {
+                if j.phase != JobPhase::Free && waiting.binary_search(&j.parent).is_ok() {
                     j.parent = NONE;
                 }
             }
@@ -498,8 +503,11 @@ impl Engine<'_> {
             .filter(|&p| self.pods[p as usize].node == node)
             .collect();
         for &pod in &victims {
-            let dep = self.pods[pod as usize].deployment;
-            self.deployments[dep as usize].killed += 1;
+            let p = &self.pods[pod as usize];
+            // A pod already being deleted was counted then.
+            if p.phase != PodPhase::Terminating {
+                self.deployments[p.deployment as usize].killed += 1;
+            }
             self.kill(pod);
         }
         victims.len() as u32

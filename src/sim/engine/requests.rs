@@ -42,6 +42,7 @@ impl Engine<'_> {
         self.live_requests += 1;
         let request = Request {
             sent: self.now,
+            attempt_sent: self.now,
             job: NONE,
             attempt_id: 0,
             attempts: 0,
@@ -65,8 +66,10 @@ impl Engine<'_> {
     fn attempt(&mut self, id: u32) {
         let r = &mut self.requests[id as usize];
         r.attempts += 1;
+        r.attempt_sent = self.now;
         r.attempt_id = self.next_attempt_id;
-        self.next_attempt_id = self.next_attempt_id.wrapping_add(1);
+        // Ids wrap around, skipping `NONE` (no attempt).
+        self.next_attempt_id = (self.next_attempt_id + 1) % NONE;
         let (request_type, flags, attempt) = (r.request_type, r.flags, r.attempt_id);
         if let Some(timeout) = self.w.retry.per_try_timeout {
             self.queue
@@ -87,12 +90,15 @@ impl Engine<'_> {
 
     pub(super) fn on_timeout(&mut self, request: u32, attempt: u32) {
         let r = self.requests[request as usize];
-        if r.attempt_id != attempt || r.job == NONE {
+        if r.attempt_id != attempt {
             return;
         }
-        // Abandon the attempt: it keeps running, and its answer will be dropped.
-        self.jobs[r.job as usize].parent = NONE;
-        self.requests[request as usize].job = NONE;
+        // Abandon the attempt: it keeps running, and its answer will be dropped. (Its job
+        // is gone already if the answer is on its way but arrives too late.)
+        if r.job != NONE {
+            self.jobs[r.job as usize].parent = NONE;
+            self.requests[request as usize].job = NONE;
+        }
         self.counts.timed_out += 1;
         self.user_receives(request, LOST, self.now);
     }
@@ -383,8 +389,17 @@ impl Engine<'_> {
         } else {
             self.free_job(job);
             let request = j.parent & !ROOT;
-            self.requests[request as usize].job = NONE;
-            self.user_receives(request, j.flags, self.now + delay);
+            let r = &mut self.requests[request as usize];
+            r.job = NONE;
+            let at = self.now + delay;
+            if let Some(timeout) = self.w.retry.per_try_timeout
+                && at > r.attempt_sent + timeout
+            {
+                // The user gives up before the answer arrives: the pending `Timeout`
+                // of this attempt accounts for it.
+                return;
+            }
+            self.user_receives(request, j.flags, at);
         }
     }
 

@@ -177,7 +177,7 @@ impl Engine<'_> {
         counts.in_flight = self.live_requests + self.late;
         RunReport {
             schema: RUN_REPORT_SCHEMA,
-            seed: w.settings.seed,
+            seed: self.seed,
             simulated_seconds: self.now.as_secs(),
             events: self.events,
             window_seconds: [start.as_secs(), end.as_secs()],
