@@ -47,3 +47,4 @@ pub mod model;
 pub mod prom;
 pub mod report;
 pub mod sim;
+pub mod sweep;

@@ -9,6 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 use kubetwin::model::{self, Override};
 use kubetwin::sim::{self, BuildOptions, World};
+use kubetwin::sweep::{self, SweepSpec};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -32,10 +33,18 @@ pub struct Args {
     /// load options are ignored.
     #[arg(long)]
     as_is: bool,
+    /// Instead, time the paper's Fig. 6 sweep on the scenario (replicas 1..20 for every
+    /// Deployment, 10 replications of its own workload, SLO p99 <= 60 ms) on 1 thread and
+    /// on all cores.
+    #[arg(long)]
+    sweep: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     println!("scenario     {}", args.scenario.display());
+    if args.sweep {
+        return bench_sweep(&args);
+    }
     let world = if args.as_is {
         let scenario = model::load(&args.scenario, &[])?;
         let world = sim::build(&scenario, BuildOptions::default())?;
@@ -74,6 +83,61 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(kib) = peak_rss_kib() {
         println!("peak RSS     {:.1} MiB", kib as f64 / 1024.0);
     }
+    Ok(())
+}
+
+/// Times the Fig. 6 sweep on one thread and on every core; prints wall times and the
+/// speed-up, and checks that both give the same result.
+fn bench_sweep(args: &Args) -> anyhow::Result<()> {
+    let spec = SweepSpec {
+        scenario: args.scenario.clone(),
+        base: Vec::new(),
+        dimensions: vec!["deployment:spec.replicas=1..20".parse()?],
+        replications: 10,
+        seed: None,
+        requests: None,
+        slo: Some("p99<=60ms".parse()?),
+        shard: None,
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("sweep        20 configurations x 10 replications of the scenario's workload");
+    let mut best = [f64::INFINITY; 2];
+    let mut results = [None, None];
+    for i in 1..=args.repeat {
+        for (slot, threads) in [1, cores].into_iter().enumerate() {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()?;
+            #[allow(clippy::disallowed_methods)]
+            let start = Instant::now();
+            let report = pool.install(|| sweep::run(&spec, &|_, _| {}))?;
+            let wall = start.elapsed().as_secs_f64();
+            best[slot] = best[slot].min(wall);
+            let requests: u64 = report
+                .configurations
+                .iter()
+                .flat_map(|c| &c.runs)
+                .map(|k| k.arrived)
+                .sum();
+            println!(
+                "run {i}        {threads} thread(s): {wall:.3} s wall, {:.0} simulated requests/s",
+                requests as f64 / wall
+            );
+            results[slot] = Some(report);
+        }
+    }
+    anyhow::ensure!(
+        results[0] == results[1],
+        "the sweep's result depends on the number of threads"
+    );
+    let answer = results[0].as_ref().and_then(|r| r.first_meeting_slo);
+    println!(
+        "best         {:.3} s on 1 thread, {:.3} s on {cores}: speed-up {:.2}x; smallest replica count meeting p99 <= 60 ms: {}",
+        best[0],
+        best[1],
+        best[0] / best[1],
+        answer.map_or("none".into(), |i| (i + 1).to_string())
+    );
     Ok(())
 }
 

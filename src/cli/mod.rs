@@ -2,8 +2,10 @@
 
 mod bench;
 mod fit;
+mod optimize;
 mod schema;
 mod simulate;
+mod sweep;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +25,11 @@ enum Command {
     Fit(Box<fit::Args>),
     /// Print the JSON Schema of kubetwin's scenario kinds.
     Schema(schema::Args),
+    /// Run a scenario over a grid of configurations, with replications and confidence
+    /// intervals; optionally against an SLO, sharded, or as a Kubernetes Indexed Job.
+    Sweep(sweep::Args),
+    /// Find the configuration with the lowest cost (or another figure) that meets an SLO.
+    Optimize(optimize::Args),
     /// Measure the engine's speed (simulated requests/s, events/s, peak memory).
     Bench(bench::Args),
 }
@@ -37,5 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fit(args) => fit::run(*args),
         Command::Schema(args) => schema::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Sweep(args) => sweep::run(args),
+        Command::Optimize(args) => optimize::run(args),
     }
 }

@@ -1,4 +1,5 @@
 //! Translation between Kubernetes values and the model: resource quantities and pod
-//! resource requests.
+//! resource requests; sweeps as Indexed Jobs.
 
+pub mod job;
 pub mod quantity;

@@ -3,6 +3,11 @@
 
 pub mod fit_plot;
 pub mod run_plot;
+pub mod sweep_html;
+pub mod sweep_plot;
+mod sweep_table;
+
+pub use sweep_table::{write_sweep_csv, write_sweep_table};
 
 use std::io::{self, Write};
 

@@ -3,6 +3,7 @@
 mod bad_input;
 mod cli;
 mod common;
+
 mod control;
 mod engine;
 mod faults;
@@ -10,3 +11,4 @@ mod fit_cli;
 #[cfg(feature = "operator")]
 mod prom;
 mod queueing;
+mod sweep;

@@ -1,0 +1,250 @@
+//! Sweeps: replications with confidence intervals against Erlang C, thread-count
+//! independence, shards run as separate processes merging to the single-machine result,
+//! the Indexed Job manifest, and the Fig. 6 question (smallest replica count meeting a
+//! p99 SLO).
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kubetwin::sweep::{self, Dimension, Kpi, SweepSpec};
+
+use crate::common::{assert_close, kubetwin};
+
+/// Erlang C mean sojourn time (ms) of M/M/c with arrival rate `lambda` and service rate
+/// `mu` per second.
+fn erlang_c_sojourn_ms(c: u32, lambda: f64, mu: f64) -> f64 {
+    let a = lambda / mu;
+    let rho = a / f64::from(c);
+    let mut term = 1.0;
+    let mut sum = 1.0;
+    for k in 1..c {
+        term *= a / f64::from(k);
+        sum += term;
+    }
+    let last = term * a / f64::from(c) / (1.0 - rho);
+    let wait_probability = last / (sum + last);
+    1000.0 * (1.0 / mu + wait_probability / (f64::from(c) * mu - lambda))
+}
+
+#[test]
+fn replications_estimate_erlang_c_with_tight_confidence_intervals() {
+    let spec = SweepSpec {
+        scenario: "examples/mmc/scenario.yaml".into(),
+        base: Vec::new(),
+        dimensions: vec!["servicemodel:spec.workers=4..6".parse().unwrap()],
+        replications: 8,
+        seed: Some(11),
+        requests: Some(30_000),
+        slo: Some("mean<=12ms".parse().unwrap()),
+        shard: None,
+    };
+    let r = sweep::run(&spec, &|_, _| {}).unwrap();
+    assert_eq!(r.configurations.len(), 3);
+    for (c, workers) in r.configurations.iter().zip(4..) {
+        let theory = erlang_c_sojourn_ms(workers, 320.0, 100.0);
+        let e = c.kpis["mean"];
+        assert_eq!(e.n, 8);
+        // 8 x ~26,800 measured requests: the mean within 2% of theory, and a 95% CI
+        // narrower than 3% of it.
+        assert_close(&format!("c = {workers}"), e.mean, theory, 0.02);
+        assert!(e.ci95.unwrap() < 0.03 * theory, "{e:?}");
+        // Common random numbers: replication r of every configuration has the same seed.
+        let seeds: Vec<u64> = c.runs.iter().map(|k| k.seed).collect();
+        assert_eq!(seeds, (11..19).collect::<Vec<_>>());
+    }
+    // Erlang C: 17.5, 11.4, 10.5 ms: five workers are the first to meet 12 ms.
+    assert_eq!(r.first_meeting_slo, Some(1));
+    assert_eq!(
+        r.configurations
+            .iter()
+            .map(|c| c.meets_slo)
+            .collect::<Vec<_>>(),
+        [Some(false), Some(true), Some(true)]
+    );
+}
+
+#[test]
+fn the_result_does_not_depend_on_the_number_of_threads() {
+    let spec = SweepSpec {
+        scenario: "examples/edge-image-recognition/scenario.yaml".into(),
+        base: Vec::new(),
+        dimensions: vec![
+            "deployment/ms1:spec.replicas=2..3".parse().unwrap(),
+            "deployment/ms2:spec.replicas=2,4".parse().unwrap(),
+        ],
+        replications: 3,
+        seed: None,
+        requests: Some(3_000),
+        slo: Some("p99<=60ms".parse().unwrap()),
+        shard: None,
+    };
+    let on = |threads| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let r = pool.install(|| sweep::run(&spec, &|_, _| {}).unwrap());
+        serde_json::to_string(&r).unwrap()
+    };
+    assert_eq!(on(1), on(3));
+}
+
+/// The paper's Fig. 6 question on the reference scenario: sweep both services' replicas
+/// together; p99 falls as replicas rise, and the answer is the first count meeting 60 ms.
+#[test]
+fn fig6_sweep_finds_the_smallest_replica_count_meeting_the_slo() {
+    let (ok, json, err) = kubetwin(&[
+        "sweep",
+        "examples/edge-image-recognition/scenario.yaml",
+        "--vary",
+        "deployment:spec.replicas=1..6",
+        "--replications",
+        "4",
+        "--slo",
+        "p99<=60ms",
+        "-o",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    let r: sweep::SweepReport = serde_json::from_str(&json).unwrap();
+    let p99: Vec<f64> = r
+        .configurations
+        .iter()
+        .map(|c| c.mean(Kpi::P99).unwrap())
+        .collect();
+    // One replica of MS2 (9.2 ms at 100/s) is saturated; beyond a few replicas the
+    // network dominates and p99 flattens.
+    assert!(
+        p99[0] > 1000.0 && p99[0] > p99[1] && p99[1] > p99[3],
+        "{p99:?}"
+    );
+    let first = r.first_meeting_slo.expect("some replica count meets 60 ms");
+    assert!(
+        p99[first] <= 60.0 && p99[..first].iter().all(|p| *p > 60.0),
+        "{p99:?}"
+    );
+    // Cost grows with the replicas.
+    let cost: Vec<f64> = r
+        .configurations
+        .iter()
+        .map(|c| c.mean(Kpi::CoreHours).unwrap())
+        .collect();
+    assert!(cost.windows(2).all(|w| w[0] < w[1]), "{cost:?}");
+}
+
+#[test]
+fn shards_run_as_separate_processes_merge_to_the_single_machine_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = [
+        "sweep",
+        "examples/edge-image-recognition/scenario.yaml",
+        "--vary",
+        "deployment/ms1:spec.replicas=2..4",
+        "--vary",
+        "deployment/ms2:spec.replicas=3,5",
+        "--replications",
+        "2",
+        "--requests",
+        "2000",
+        "--slo",
+        "p99<=60ms",
+        "-o",
+        "json",
+    ];
+    let (ok, whole, err) = kubetwin(&common);
+    assert!(ok, "{err}");
+    let mut files = Vec::new();
+    for i in 0..4 {
+        let shard = format!("{i}/4");
+        let mut args = common.to_vec();
+        args.extend(["--shard", shard.as_str()]);
+        let (ok, out, err) = kubetwin(&args);
+        assert!(ok, "{err}");
+        let file = dir.path().join(format!("shard-{i}.json"));
+        std::fs::write(&file, out).unwrap();
+        files.push(file.to_str().unwrap().to_owned());
+    }
+    let mut merge = vec!["sweep", "merge", "-o", "json"];
+    merge.extend(files.iter().map(String::as_str));
+    let (ok, merged, err) = kubetwin(&merge);
+    assert!(ok, "{err}");
+    // Byte for byte (floats survive the JSON round trip exactly).
+    assert!(merged == whole, "merged:\n{merged}\nwhole:\n{whole}");
+    // A missing shard is an error that says which.
+    let (ok, _, err) = kubetwin(&["sweep", "merge", &files[0], &files[1], &files[3]]);
+    assert!(!ok && err.contains("shard 2/4 is missing"), "{err}");
+}
+
+#[test]
+fn emit_job_prints_an_indexed_job_and_its_scenario() {
+    let (ok, yaml, err) = kubetwin(&[
+        "sweep",
+        "examples/mmc/scenario.yaml",
+        "--vary",
+        "servicemodel:spec.workers=4..6",
+        "--replications",
+        "5",
+        "--emit-job",
+        "3",
+    ]);
+    assert!(ok, "{err}");
+    let docs: Vec<&str> = yaml.split("\n---\n").collect();
+    assert_eq!(docs.len(), 2, "{yaml}");
+    let config_map: ConfigMap = serde_saphyr::from_str(docs[0]).unwrap();
+    let job: Job = serde_saphyr::from_str(docs[1]).unwrap();
+    let scenario = std::fs::read_to_string("examples/mmc/scenario.yaml").unwrap();
+    assert_eq!(config_map.data.unwrap()["scenario.yaml"], scenario);
+    let spec = job.spec.unwrap();
+    assert_eq!(spec.completion_mode.as_deref(), Some("Indexed"));
+    assert_eq!((spec.completions, spec.parallelism), (Some(3), Some(3)));
+    let pod = spec.template.spec.unwrap();
+    let args = pod.containers[0].args.clone().unwrap();
+    assert_eq!(
+        args,
+        [
+            "sweep",
+            "/scenario/scenario.yaml",
+            "--vary",
+            "servicemodel:spec.workers=4..6",
+            "--replications",
+            "5",
+            "--shard",
+            "$(JOB_COMPLETION_INDEX)/3",
+            "--output",
+            "json"
+        ]
+    );
+    assert_eq!(
+        pod.volumes.unwrap()[0].config_map.as_ref().unwrap().name,
+        config_map.metadata.name.unwrap()
+    );
+    // What each pod runs is a valid shard of the sweep.
+    let dimension: Dimension = args[3].parse().unwrap();
+    assert_eq!(dimension.values, ["4", "5", "6"]);
+}
+
+#[test]
+fn bad_sweep_arguments_are_clear_errors() {
+    for (args, expected) in [
+        (
+            vec!["--vary", "deployment:spec.replicas=5..1"],
+            "--vary \"deployment:spec.replicas=5..1\": range 5..1:1 is empty",
+        ),
+        (
+            vec!["--vary", "deployment:spec.replicas=1..2", "--slo", "p99=60"],
+            "--slo \"p99=60\": expected KPI<=VALUE",
+        ),
+        (
+            vec!["--vary", "deployment:spec.replicas=1..2", "--shard", "4/4"],
+            "--shard \"4/4\"",
+        ),
+        (
+            vec!["--vary", "deployment:spec.replicaz=1..2"],
+            "configuration 0 (deployment:spec.replicaz=1) is not a valid scenario",
+        ),
+    ] {
+        let mut all = vec!["sweep", "examples/mmc/scenario.yaml"];
+        all.extend(args);
+        let (ok, _, err) = kubetwin(&all);
+        assert!(!ok && err.contains(expected), "{err}");
+    }
+}
