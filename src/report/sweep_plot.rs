@@ -281,16 +281,31 @@ fn series(report: &SweepReport, kpi: Kpi, axis: &XAxis) -> Vec<Series> {
     all
 }
 
+/// A point more than this many times the median error bar top is clipped (drawn at the
+/// top edge with its value), so that one saturated configuration does not flatten the rest.
+const CLIP_RATIO: f64 = 10.0;
+
 /// The y span: from 0 (or below, for negative values) to 10% over the largest error bar
-/// top or the SLO, whichever is higher; `0..1` when there is nothing.
+/// top or the SLO, whichever is higher; `0..1` when there is nothing. Outliers beyond
+/// [`CLIP_RATIO`] x the median top are left out of the span.
 fn y_range(series: &[Series], slo: Option<f64>) -> Range<f64> {
     let points = || series.iter().flat_map(|s| &s.points);
     let lo = points()
         .map(|p| p.mean - p.ci95.unwrap_or(0.0))
         .chain(slo)
         .fold(0.0, f64::min);
-    let hi = points()
-        .map(|p| p.mean + p.ci95.unwrap_or(0.0))
+    let mut tops: Vec<f64> = points().map(|p| p.mean + p.ci95.unwrap_or(0.0)).collect();
+    tops.sort_by(f64::total_cmp);
+    let median = tops.get(tops.len() / 2).copied().unwrap_or(0.0);
+    let limit = if median > 0.0 {
+        median * CLIP_RATIO
+    } else {
+        f64::INFINITY
+    };
+    let hi = tops
+        .iter()
+        .copied()
+        .filter(|t| *t <= limit)
         .chain(slo)
         .fold(lo, f64::max);
     let span = hi - lo;
@@ -565,7 +580,10 @@ pub fn kpi_svg(report: &SweepReport, kpi: Kpi) -> Result<String, PlotError> {
         for (i, s) in all.iter().enumerate() {
             let color = series_color(i);
             let dx = (i as f64 - (n as f64 - 1.0) / 2.0) * nudge;
-            let line: Vec<(f64, f64)> = s.points.iter().map(|p| (p.x + dx, p.mean)).collect();
+            // Clipped values are drawn at the top edge, labelled with their value.
+            let top = y.end;
+            let clip = |v: f64| v.min(top);
+            let line: Vec<(f64, f64)> = s.points.iter().map(|p| (p.x + dx, clip(p.mean))).collect();
             if line.len() > 1 {
                 chart
                     .draw_series(std::iter::once(PathElement::new(
@@ -578,7 +596,7 @@ pub fn kpi_svg(report: &SweepReport, kpi: Kpi) -> Result<String, PlotError> {
             chart
                 .draw_series(s.points.iter().filter_map(|p| {
                     let h = p.ci95?;
-                    let (x, lo, hi) = (p.x + dx, p.mean - h, p.mean + h);
+                    let (x, lo, hi) = (p.x + dx, clip(p.mean - h), clip(p.mean + h));
                     Some(PathElement::new(
                         vec![
                             (x - cap, lo),
@@ -594,7 +612,20 @@ pub fn kpi_svg(report: &SweepReport, kpi: Kpi) -> Result<String, PlotError> {
                 .map_err(draw_error)?;
             let area = chart.plotting_area();
             for p in &s.points {
-                marker(area, (p.x + dx, p.mean), color, p.filled).map_err(draw_error)?;
+                marker(area, (p.x + dx, clip(p.mean)), color, p.filled).map_err(draw_error)?;
+                if p.mean > top {
+                    let at = area.map_coordinate(&(p.x + dx, top));
+                    root.draw(&Text::new(
+                        if p.mean.abs() >= 100.0 {
+                            format!("↑ {:.0}", p.mean)
+                        } else {
+                            format!("↑ {:.2}", p.mean)
+                        },
+                        (at.0 + 8, at.1 + 4),
+                        ("sans-serif", 12).into_font().color(&color),
+                    ))
+                    .map_err(draw_error)?;
+                }
             }
         }
         legend(&key, &entries)?;

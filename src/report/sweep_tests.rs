@@ -682,3 +682,18 @@ fn a_shard_says_so() {
     assert!(html.contains("8 configurations; this is shard 1/2: 4 of them"));
     assert_eq!(rows(&html).len(), 4);
 }
+
+#[test]
+fn a_saturated_configuration_is_clipped_and_labelled_not_allowed_to_flatten_the_rest() {
+    let mut r = one_dim();
+    let first = r.configurations[0].kpis.get_mut("p99").unwrap();
+    first.mean = 37_460.2;
+    first.ci95 = Some(900.0);
+    let svg = kpi_svg(&r, Kpi::P99).unwrap();
+    assert!(svg.contains("↑ 37460"), "the clipped value is printed");
+    // The y axis stops near the other points: no tick label in the thousands.
+    assert!(
+        !svg.contains(">30000<") && !svg.contains(">10000<"),
+        "axis not clipped"
+    );
+}
