@@ -2,8 +2,10 @@
 //!
 //! kubetwin reenacts a Kubernetes application request by request: a deterministic
 //! discrete-event simulation of pods (G/G/n FIFO queues), Services and their load
-//! balancing, DNS, Deployments placed by the scheduler's filter-and-score, and the
-//! network latency between clusters and regions. Ask "what if?" without touching a cluster.
+//! balancing, DNS, Deployments placed by the scheduler's filter-and-score, the Horizontal
+//! Pod Autoscaler, pod start-up and deletion, faults, and the network latency between
+//! clusters and regions. Ask "what if?" without touching a cluster; sweep and optimize
+//! configurations against an SLO.
 //!
 //! ## Architecture
 //!
@@ -16,10 +18,11 @@
 //! | module | what it holds | may depend on |
 //! |---|---|---|
 //! | [`model`] | the scenario vocabulary: k8s-openapi objects and kubetwin's kinds, loading with file:line errors, `--set` overrides. No behaviour. | — |
-//! | [`k8s`] | translation of Kubernetes values (quantities, pod requests) | model |
+//! | [`k8s`] | translation of Kubernetes values (quantities, pod requests); sweeps as Indexed Jobs | model |
 //! | [`fit`] | distribution families: validation, sampling, fitting, goodness of fit | model |
-//! | [`sim`] | the deterministic engine: world, event loop, scheduler plugins, load balancing, statistics | model, k8s, fit |
-//! | [`report`] | rendering a run report as a table or CSV; SVG plots of fits | sim, fit |
+//! | [`sim`] | the deterministic engine: world, event loop, control loops (autoscalers, ReplicaSets, faults), scheduler plugins, load balancing, statistics | model, k8s, fit |
+//! | [`sweep`] | grids of configurations with replications and confidence intervals, shards, the SLO-constrained optimizer | model, sim |
+//! | [`report`] | rendering run and sweep reports: tables, CSV, SVG charts, HTML; SVG plots of fits | sim, sweep, fit |
 //! | `prom` (feature `operator`) | Prometheus queries -> observations; fitted ServiceModel/Workload documents | model, fit |
 //! | `cli` (binary side) | clap subcommands calling the library | everything |
 //!
@@ -37,7 +40,7 @@
 //! }).unwrap();
 //! let report = kubetwin::sim::run(&world, &mut |_| {});
 //! let r = report.requests;
-//! assert_eq!(r.arrived, r.completed + r.rejected + r.in_flight);
+//! assert_eq!(r.arrived, r.completed + r.rejected + r.failed + r.in_flight);
 //! ```
 
 pub mod fit;
