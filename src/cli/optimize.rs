@@ -4,13 +4,12 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context;
-use kubetwin::model::Override;
 use kubetwin::sweep::optimize::{self, Choice, Evaluation, SearchSettings};
 use kubetwin::sweep::{self, ConfigResult, Dimension, Kpi, Slo, SweepSpec};
 use serde::Serialize;
 
 use super::simulate::Format;
+use super::sweep::RunOptions;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -36,18 +35,9 @@ pub struct Args {
     /// Genetic algorithm population.
     #[arg(long, default_value_t = 24)]
     population: usize,
-    /// Seed of the first replication (default: the scenario's); also seeds the search.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Stop each run after this many arrivals; flows' own request limits are lifted.
-    #[arg(long)]
-    requests: Option<u64>,
-    /// Override a field in every configuration: KIND[/NAME]:FIELD.PATH=VALUE.
-    #[arg(long = "set", value_name = "OVERRIDE")]
-    set: Vec<String>,
-    /// Worker threads (default: all cores). The result does not depend on it.
-    #[arg(long)]
-    threads: Option<usize>,
+    /// Seeds, overrides and threads (`--seed` also seeds the search).
+    #[command(flatten)]
+    runs: RunOptions,
     /// Output format (table or json).
     #[arg(long, short, value_enum, default_value_t = Format::Table)]
     output: Format,
@@ -92,22 +82,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map_err(|e: String| anyhow::anyhow!("--objective: {e}"))?;
     let spec = SweepSpec {
         scenario: args.scenario.clone(),
-        base: args
-            .set
-            .iter()
-            .map(|s| s.parse::<Override>())
-            .collect::<Result<_, _>>()?,
+        base: args.runs.overrides()?,
         dimensions: decisions.clone(),
         replications: args.replications.max(1),
-        seed: args.seed,
-        requests: args.requests,
+        seed: args.runs.seed,
+        requests: args.runs.requests,
         slo: Some(slo),
         shard: None,
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.unwrap_or(0))
-        .build()
-        .context("starting the worker threads")?;
+    let pool = args.runs.pool()?;
     let sizes: Vec<usize> = decisions.iter().map(|d| d.values.len()).collect();
     let mut results: BTreeMap<Choice, ConfigResult> = BTreeMap::new();
     let mut failure = None;
@@ -146,7 +129,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &sizes,
         SearchSettings {
             budget: args.budget.max(1),
-            seed: args.seed.unwrap_or(1),
+            seed: args.runs.seed.unwrap_or(1),
             population: args.population.max(2),
         },
         &mut evaluate,

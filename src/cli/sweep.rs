@@ -31,18 +31,8 @@ pub struct Args {
     /// The objective each configuration is checked against, e.g. 'p99<=60ms'.
     #[arg(long)]
     slo: Option<String>,
-    /// Seed of the first replication (default: the scenario's).
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Stop each run after this many arrivals; flows' own request limits are lifted.
-    #[arg(long)]
-    requests: Option<u64>,
-    /// Override a field in every configuration: KIND[/NAME]:FIELD.PATH=VALUE.
-    #[arg(long = "set", value_name = "OVERRIDE")]
-    set: Vec<String>,
-    /// Worker threads (default: all cores). The result does not depend on it.
-    #[arg(long)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    runs: RunOptions,
     /// Run only shard INDEX of COUNT (configurations whose index is INDEX modulo COUNT).
     #[arg(long, value_name = "INDEX/COUNT")]
     shard: Option<String>,
@@ -55,6 +45,42 @@ pub struct Args {
     image: String,
     #[command(flatten)]
     out: Output,
+}
+
+/// How each configuration is run; shared with `kubetwin optimize`.
+#[derive(Debug, clap::Args)]
+pub struct RunOptions {
+    /// Seed of the first replication (default: the scenario's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Stop each run after this many arrivals; flows' own request limits are lifted.
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// Override a field in every configuration: KIND[/NAME]:FIELD.PATH=VALUE.
+    #[arg(long = "set", value_name = "OVERRIDE")]
+    pub set: Vec<String>,
+    /// Worker threads (default: all cores). The result does not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl RunOptions {
+    /// The parsed `--set` overrides.
+    pub fn overrides(&self) -> anyhow::Result<Vec<Override>> {
+        Ok(self
+            .set
+            .iter()
+            .map(|s| s.parse::<Override>())
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// A thread pool of `--threads` workers.
+    pub fn pool(&self) -> anyhow::Result<rayon::ThreadPool> {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(self.threads.unwrap_or(0))
+            .build()
+            .context("starting the worker threads")
+    }
 }
 
 /// How results are shown.
@@ -100,26 +126,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .collect::<Result<Vec<_>, _>>()?;
     let slo = args.slo.as_deref().map(str::parse::<Slo>).transpose()?;
     if let Some(shards) = args.emit_job {
-        return emit_job(&scenario, &args.vary, &args.set, &args, shards);
+        return emit_job(&scenario, &args.vary, &args.runs.set, &args, shards);
     }
     let spec = SweepSpec {
-        base: args
-            .set
-            .iter()
-            .map(|s| s.parse::<Override>())
-            .collect::<Result<_, _>>()?,
+        base: args.runs.overrides()?,
         scenario,
         dimensions,
         replications: args.replications.max(1),
-        seed: args.seed,
-        requests: args.requests,
+        seed: args.runs.seed,
+        requests: args.runs.requests,
         slo,
         shard: args.shard.as_deref().map(sweep::parse_shard).transpose()?,
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.unwrap_or(0))
-        .build()
-        .context("starting the worker threads")?;
+    let pool = args.runs.pool()?;
     let bar = std::io::stderr().is_terminal().then(|| {
         ProgressBar::new(0).with_style(
             ProgressStyle::with_template("{bar:40} {pos}/{len} runs, ETA {eta}")
@@ -211,10 +230,10 @@ fn emit_job(
     if let Some(slo) = &args.slo {
         options.extend(["--slo".to_owned(), slo.clone()]);
     }
-    if let Some(seed) = args.seed {
+    if let Some(seed) = args.runs.seed {
         options.extend(["--seed".to_owned(), seed.to_string()]);
     }
-    if let Some(n) = args.requests {
+    if let Some(n) = args.runs.requests {
         options.extend(["--requests".to_owned(), n.to_string()]);
     }
     let stem = scenario

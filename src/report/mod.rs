@@ -2,6 +2,7 @@
 //! report's own serde form); SVG plots of distribution fits ([`fit_plot`]).
 
 pub mod fit_plot;
+mod palette;
 pub mod run_plot;
 pub mod sweep_html;
 pub mod sweep_plot;

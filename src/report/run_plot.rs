@@ -45,20 +45,7 @@ const LEGEND_WIDTH: u32 = 210;
 /// Opacity of the stacked areas.
 const AREA_OPACITY: f64 = 0.8;
 
-/// Series colours (category10 without its red, which [`ALERT`] keeps for itself).
-const PALETTE: [RGBColor; 9] = [
-    RGBColor(0x1F, 0x77, 0xB4),
-    RGBColor(0xFF, 0x7F, 0x0E),
-    RGBColor(0x2C, 0xA0, 0x2C),
-    RGBColor(0x94, 0x67, 0xBD),
-    RGBColor(0x8C, 0x56, 0x4B),
-    RGBColor(0xE3, 0x77, 0xC2),
-    RGBColor(0x17, 0xBE, 0xCF),
-    RGBColor(0xBC, 0xBD, 0x22),
-    RGBColor(0x7F, 0x7F, 0x7F),
-];
-/// Failures, faults and targets.
-const ALERT: RGBColor = RGBColor(0xD6, 0x27, 0x28);
+use super::palette::{ALERT, PALETTE};
 
 /// The colour of service `i`.
 fn service_color(i: usize) -> RGBColor {

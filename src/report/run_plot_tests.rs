@@ -1,4 +1,5 @@
 use super::*;
+use crate::report::palette::svg::{elements, hex};
 use crate::sim::report::{
     AutoscalerReport, FaultEvent, RUN_REPORT_SCHEMA, RequestCounts, ScalingEvent, ServiceReport,
     Summary,
@@ -115,20 +116,6 @@ fn report() -> RunReport {
 
 type Render = fn(&RunReport) -> Result<String, PlotError>;
 const CHARTS: [Render; 5] = [arrivals_svg, replicas_svg, ttp_svg, ttr_svg, placement_svg];
-
-fn hex(c: RGBColor) -> String {
-    format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2)
-}
-
-/// The SVG elements named `tag` (their opening tags).
-fn elements<'s>(svg: &'s str, tag: &str) -> Vec<&'s str> {
-    svg.split('<')
-        .filter(|e| {
-            e.strip_prefix(tag)
-                .is_some_and(|rest| rest.starts_with(' '))
-        })
-        .collect()
-}
 
 /// The polylines stroked in `color` at `opacity`.
 fn polylines<'s>(svg: &'s str, color: RGBColor, opacity: &str) -> Vec<&'s str> {

@@ -49,20 +49,7 @@ const ERROR_BAR_OPACITY: f64 = 0.7;
 /// over.
 const DODGE: f64 = 0.3;
 
-/// Series colours (category10 without its red, which [`ALERT`] keeps for the SLO).
-const PALETTE: [RGBColor; 9] = [
-    RGBColor(0x1F, 0x77, 0xB4),
-    RGBColor(0xFF, 0x7F, 0x0E),
-    RGBColor(0x2C, 0xA0, 0x2C),
-    RGBColor(0x94, 0x67, 0xBD),
-    RGBColor(0x8C, 0x56, 0x4B),
-    RGBColor(0xE3, 0x77, 0xC2),
-    RGBColor(0x17, 0xBE, 0xCF),
-    RGBColor(0xBC, 0xBD, 0x22),
-    RGBColor(0x7F, 0x7F, 0x7F),
-];
-/// The SLO line.
-const ALERT: RGBColor = RGBColor(0xD6, 0x27, 0x28);
+use super::palette::{ALERT, PALETTE};
 /// The legend's meets/misses markers (no series has this colour).
 const KEY: RGBColor = RGBColor(0x33, 0x33, 0x33);
 

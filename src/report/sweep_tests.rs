@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::report::palette::svg::{elements, hex};
 use crate::report::sweep_html::html_report;
 use crate::sweep::kpi::Op;
 use crate::sweep::{ConfigResult, Dimension, Estimate, SWEEP_REPORT_SCHEMA};
@@ -127,20 +128,6 @@ fn over(path: &str, values: &[&str]) -> SweepReport {
         .map(|(i, v)| config(i, &[v], 100.0 - 10.0 * i as f64, Some(1.0), 1.0))
         .collect();
     sweep(vec![dimension(path, values)], configurations)
-}
-
-fn hex(c: RGBColor) -> String {
-    format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2)
-}
-
-/// The SVG elements named `tag` (their opening tags, and a text's content).
-fn elements<'s>(svg: &'s str, tag: &str) -> Vec<&'s str> {
-    svg.split('<')
-        .filter(|e| {
-            e.strip_prefix(tag)
-                .is_some_and(|rest| rest.starts_with(' '))
-        })
-        .collect()
 }
 
 /// The value of attribute `name` of `element`.
