@@ -2,8 +2,9 @@
 //!
 //! `KIND` is matched case-insensitively (`deployment/ms1`, `Simulation`); without `/NAME`
 //! it applies to every object of that kind. `FIELD.PATH` is dot-separated with `[i]` for
-//! list items (`spec.flows[0].arrivals.rate`); missing maps are created, and `[n]` with
-//! `n` = the list's length appends. `VALUE` is parsed as YAML (`5`, `true`, `abc`,
+//! list items (`spec.flows[0].arrivals.rate`) and `\.` for a dot inside a key
+//! (`metadata.annotations.kubetwin\.io/load-balancing`, as in kubectl's JSONPath); missing
+//! maps are created, and `[n]` with `n` = the list's length appends. `VALUE` is parsed as YAML (`5`, `true`, `abc`,
 //! `{type: constant, value: 3}`).
 
 use std::str::FromStr;
@@ -114,10 +115,30 @@ impl FromStr for Override {
     }
 }
 
+/// Splits at dots not escaped as `\.` (kubectl's JSONPath escape, for keys such as
+/// `kubetwin\.io/load-balancing`).
+fn split_path(path: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut chars = path.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'.') => {
+                parts.last_mut().expect("never empty").push('.');
+                chars.next();
+            }
+            '.' => parts.push(String::new()),
+            c => parts.last_mut().expect("never empty").push(c),
+        }
+    }
+    parts
+}
+
 fn parse_path(path: &str) -> Result<Vec<Segment>, String> {
     let mut segments = Vec::new();
-    for part in path.split('.') {
-        let (key, mut rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
+    for part in split_path(path) {
+        let (key, mut rest) = part
+            .split_once('[')
+            .map_or((part.as_str(), ""), |(k, r)| (k, r));
         if key.is_empty() && segments.is_empty() && rest.is_empty() {
             return Err("empty field path".into());
         }
@@ -151,6 +172,18 @@ mod tests {
             .apply(&mut tree)
             .unwrap();
         tree
+    }
+
+    #[test]
+    fn escaped_dots_stay_in_the_key() {
+        let tree = set(
+            r"service/a:metadata.annotations.kubetwin\.io/load-balancing=round-robin",
+            json!({"metadata": {"name": "a"}}),
+        );
+        assert_eq!(
+            tree["metadata"]["annotations"]["kubetwin.io/load-balancing"],
+            "round-robin"
+        );
     }
 
     #[test]

@@ -302,3 +302,37 @@ fn optimize_finds_the_exhaustive_optimum_with_a_smaller_budget() {
         assert!(cost(&pair[0]) <= cost(&pair[1]) && p99(&pair[0]) > p99(&pair[1]));
     }
 }
+
+/// The load-balancing policy is an annotation whose key has dots: `\.` addresses it.
+#[test]
+fn a_sweep_can_vary_the_load_balancing_policy() {
+    let spec = SweepSpec {
+        scenario: "examples/edge-image-recognition/scenario.yaml".into(),
+        base: Vec::new(),
+        dimensions: vec![
+            r"service/ms2:metadata.annotations.kubetwin\.io/load-balancing=random,latency-aware"
+                .parse()
+                .unwrap(),
+        ],
+        replications: 1,
+        seed: None,
+        requests: Some(2_000),
+        slo: None,
+        shard: None,
+    };
+    let r = sweep::run(&spec, &|_, _| {}).unwrap();
+    let settings: Vec<&str> = r
+        .configurations
+        .iter()
+        .map(|c| c.settings[0].as_str())
+        .collect();
+    assert_eq!(settings, ["random", "latency-aware"]);
+    let mean: Vec<f64> = r
+        .configurations
+        .iter()
+        .map(|c| c.mean(Kpi::Mean).unwrap())
+        .collect();
+    // With common random numbers, two runs of one configuration are identical: a
+    // difference means the policy reached the Service.
+    assert_ne!(mean[0], mean[1]);
+}
