@@ -92,6 +92,9 @@ fn the_result_does_not_depend_on_the_number_of_threads() {
 /// together; p99 falls as replicas rise, and the answer is the first count meeting 60 ms.
 #[test]
 fn fig6_sweep_finds_the_smallest_replica_count_meeting_the_slo() {
+    let dir = tempfile::tempdir().unwrap();
+    let charts = dir.path().join("charts");
+    let html = dir.path().join("sweep.html");
     let (ok, json, err) = kubetwin(&[
         "sweep",
         "examples/edge-image-recognition/scenario.yaml",
@@ -103,9 +106,20 @@ fn fig6_sweep_finds_the_smallest_replica_count_meeting_the_slo() {
         "p99<=60ms",
         "-o",
         "json",
+        "--plot",
+        charts.to_str().unwrap(),
+        "--report",
+        html.to_str().unwrap(),
     ]);
     assert!(ok, "{err}");
     let r: sweep::SweepReport = serde_json::from_str(&json).unwrap();
+    let p99_chart = std::fs::read_to_string(charts.join("p99.svg")).unwrap();
+    assert!(p99_chart.contains("SLO p99&lt;=60ms") || p99_chart.contains("SLO p99<=60ms"));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("<svg") && page.contains("<table"),
+        "a self-contained report"
+    );
     let p99: Vec<f64> = r
         .configurations
         .iter()
