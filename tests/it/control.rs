@@ -243,4 +243,12 @@ fn object_metrics_on_another_deployment_read_one_period_at_a_time() {
     );
     let r = simulate(&yaml);
     assert_eq!(scalings(&r), [(15.0, 1, 2)]);
+    let e = crate::common::error_of(&yaml.replace(
+        "kind: Deployment, name: front}",
+        "kind: Deployment, name: nope}",
+    ));
+    assert!(
+        e.contains("HorizontalPodAutoscaler/back spec.metrics[0].object.describedObject.name: no Deployment named \"nope\""),
+        "{e}"
+    );
 }

@@ -250,6 +250,7 @@ pub fn build(scenario: &Scenario, options: BuildOptions) -> Result<World, Scenar
         d.steps.shrink_to_fit();
     }
     check_cycles(scenario, &deployments, &services)?;
+    check_described_objects(scenario, &autoscalers, &deployments, &services)?;
 
     let w = &workload.object.spec;
     if w.request_types.is_empty() {
@@ -376,6 +377,41 @@ pub fn build(scenario: &Scenario, options: BuildOptions) -> Result<World, Scenar
         settings,
         scheduler: s.scheduler.clone(),
     })
+}
+
+/// Every Object metric must describe a Deployment or Service of the scenario.
+fn check_described_objects(
+    scenario: &Scenario,
+    autoscalers: &[crate::sim::autoscaler::Autoscaler],
+    deployments: &[crate::sim::world::DeploymentDef],
+    services: &[ServiceDef],
+) -> Result<(), ScenarioError> {
+    use crate::sim::autoscaler::{HpaMetric, ObjectKind, Rule};
+    for (a, doc) in autoscalers.iter().zip(&scenario.autoscalers) {
+        let Rule::Kubernetes(rule) = &a.rule else {
+            continue;
+        };
+        for (i, metric) in rule.metrics.iter().enumerate() {
+            let HpaMetric::Object { object, .. } = metric else {
+                continue;
+            };
+            let (kind, known) = match object.kind {
+                ObjectKind::Deployment => (
+                    "Deployment",
+                    deployments.iter().any(|d| d.name == object.name),
+                ),
+                ObjectKind::Service => ("Service", services.iter().any(|s| s.name == object.name)),
+            };
+            if !known {
+                return Err(doc.invalid(
+                    &format!("HorizontalPodAutoscaler/{}", a.name),
+                    format!("spec.metrics[{i}].object.describedObject.name"),
+                    format!("no {kind} named {:?} in the scenario", object.name),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn name_of(name: &Option<String>) -> &str {

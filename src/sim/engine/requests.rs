@@ -410,10 +410,14 @@ impl Engine<'_> {
         let error = flags & (FAILED | LOST) != 0;
         let policy = self.w.retry;
         if error && r.attempts <= policy.attempts {
-            self.counts.retries += 1;
             // A later attempt's timeout must not match this one.
             self.requests[request as usize].attempt_id = NONE;
-            self.queue.push(at + policy.backoff, Event::Retry(request));
+            let retry_at = at + policy.backoff;
+            // A retry after the stop time never happens: the request stays in flight.
+            if retry_at <= self.horizon {
+                self.counts.retries += 1;
+                self.queue.push(retry_at, Event::Retry(request));
+            }
             return;
         }
         self.free_requests.push(request);
