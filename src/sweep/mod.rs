@@ -255,6 +255,10 @@ fn worlds(
             .map_err(error)?;
             Ok((index, settings, world))
         })
+        .collect::<Vec<_>>()
+        // In grid order, so that the error reported is the first configuration's
+        // whatever the threads did.
+        .into_iter()
         .collect()
 }
 
