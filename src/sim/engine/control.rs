@@ -247,8 +247,7 @@ impl Engine<'_> {
                     let pod =
                         candidates.swap_remove(self.fault_rng.random_range(0..candidates.len()));
                     let name = self.pod_name(pod);
-                    self.kill(pod);
-                    self.deployments[*deployment as usize].killed += 1;
+                    self.fault_kill(pod);
                     self.log_fault(format!("pod {name} killed"), 1);
                 }
                 self.reconcile(*deployment);

@@ -368,8 +368,7 @@ impl Engine<'_> {
         }
         let dep = p.deployment;
         let name = format!("pod {}", self.pod_name(pod));
-        self.kill(pod);
-        self.deployments[dep as usize].killed += 1;
+        self.fault_kill(pod);
         self.log_fault(format!("{name} crashed"), 1);
         self.reconcile(dep);
     }
@@ -381,6 +380,16 @@ impl Engine<'_> {
             "{}-{}",
             self.w.deployments[p.deployment as usize].name, p.ordinal
         )
+    }
+
+    /// Kills a pod by a fault, counting it as killed (unless it was being deleted, which
+    /// counted it already).
+    pub(super) fn fault_kill(&mut self, pod: u32) {
+        let p = &self.pods[pod as usize];
+        if p.phase != PodPhase::Terminating {
+            self.deployments[p.deployment as usize].killed += 1;
+        }
+        self.kill(pod);
     }
 
     /// Kills a pod at once: the work it holds fails (its callers see the connection
@@ -503,12 +512,7 @@ impl Engine<'_> {
             .filter(|&p| self.pods[p as usize].node == node)
             .collect();
         for &pod in &victims {
-            let p = &self.pods[pod as usize];
-            // A pod already being deleted was counted then.
-            if p.phase != PodPhase::Terminating {
-                self.deployments[p.deployment as usize].killed += 1;
-            }
-            self.kill(pod);
+            self.fault_kill(pod);
         }
         victims.len() as u32
     }
