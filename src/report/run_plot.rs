@@ -303,32 +303,43 @@ pub fn arrivals_svg(report: &RunReport) -> Result<String, PlotError> {
         ("rejected", PALETTE[1], |r| r.rejected),
         ("failed", ALERT, |r| r.failed),
     ];
-    let shown: Vec<_> = all
+    let rate = |n: u64| n as f64 / time.width;
+    let series = all
         .into_iter()
         .filter(|(_, _, count)| rows.iter().any(|r| count(r) > 0))
+        .map(|(name, color, count)| {
+            let points = rows
+                .iter()
+                .map(|r| (time.mid(r), Some(rate(count(r)))))
+                .collect();
+            (name, color, points)
+        })
         .collect();
-    let rate = |n: u64| n as f64 / time.width;
+    line_chart("Requests per second", "requests per second", &time, series)
+}
+
+/// One named line: `(label, colour, (time, value) points)`; `None` leaves a gap.
+type Line<'n> = (&'n str, RGBColor, Vec<(f64, Option<f64>)>);
+
+/// A single-panel chart of `series` over time, with a legend.
+fn line_chart(
+    title: &str,
+    y_desc: &str,
+    time: &Time,
+    series: Vec<Line<'_>>,
+) -> Result<String, PlotError> {
     let y_max = headroom(
-        shown
+        series
             .iter()
-            .flat_map(|(_, _, count)| rows.iter().map(|r| rate(count(r)))),
+            .flat_map(|(_, _, points)| points.iter().filter_map(|p| p.1)),
     );
-    render(SIZE.1, "Requests per second", |area| {
+    render(SIZE.1, title, |area| {
         let (plot, key) = split(area);
-        let mut chart = axes(
-            &plot,
-            None,
-            &time,
-            y_max,
-            "requests per second",
-            true,
-            false,
-        )?;
-        for (_, color, count) in &shown {
-            let points = rows.iter().map(|r| (time.mid(r), Some(rate(count(r)))));
-            line(&mut chart, points, color.stroke_width(2))?;
+        let mut chart = axes(&plot, None, time, y_max, y_desc, true, false)?;
+        for (_, color, points) in &series {
+            line(&mut chart, points.iter().copied(), color.stroke_width(2))?;
         }
-        let entries: Vec<_> = shown
+        let entries: Vec<_> = series
             .iter()
             .map(|(name, color, _)| ((*name).to_owned(), Mark::Line(color.stroke_width(2))))
             .collect();
@@ -469,26 +480,17 @@ pub fn ttr_svg(report: &RunReport) -> Result<String, PlotError> {
         ("mean", PALETTE[0], |r| r.ttr_mean),
         ("p99", PALETTE[3], |r| r.ttr_p99),
     ];
-    let y_max = headroom(
-        all.iter()
-            .flat_map(|(_, _, get)| rows.iter().filter_map(get)),
-    );
-    render(SIZE.1, "Time to resolution", |area| {
-        let (plot, key) = split(area);
-        let mut chart = axes(&plot, None, &time, y_max, "TTR (ms)", true, false)?;
-        for (_, color, get) in &all {
-            line(
-                &mut chart,
-                rows.iter().map(|r| (time.mid(r), get(r))),
-                color.stroke_width(2),
-            )?;
-        }
-        let entries: Vec<_> = all
-            .iter()
-            .map(|(name, color, _)| ((*name).to_owned(), Mark::Line(color.stroke_width(2))))
-            .collect();
-        legend(&key, &entries)
-    })
+    let series = all
+        .into_iter()
+        .map(|(name, color, get)| {
+            (
+                name,
+                color,
+                rows.iter().map(|r| (time.mid(r), get(r))).collect(),
+            )
+        })
+        .collect();
+    line_chart("Time to resolution", "TTR (ms)", &time, series)
 }
 
 /// Pods per location tier over time, a panel per service: stacked areas, tier 0 (local) at
