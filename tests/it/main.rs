@@ -2,7 +2,11 @@
 
 mod bad_input;
 mod cli;
+#[cfg(feature = "operator")]
+mod cluster;
 mod common;
+#[cfg(feature = "operator")]
+mod control_plane;
 
 mod control;
 mod engine;
