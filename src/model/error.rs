@@ -92,5 +92,5 @@ pub enum ScenarioError {
 }
 
 /// The kinds a scenario may contain, for error messages.
-pub const SUPPORTED_KINDS: &str = "supported: apps/v1 Deployment, v1 Service, v1 Node, \
+pub const SUPPORTED_KINDS: &str = "supported: apps/v1 Deployment, v1 Service, v1 Node, v1 Pod, \
     autoscaling/v2 HorizontalPodAutoscaler, kubetwin.io/v1alpha1 Topology|ServiceModel|Workload|Simulation";

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_saphyr::MessageFormatter;
@@ -152,6 +152,7 @@ fn from_documents(
     let mut services = Vec::new();
     let mut autoscalers = Vec::new();
     let mut nodes = Vec::new();
+    let mut pods = Vec::new();
     let mut service_models = Vec::new();
     let mut topology = None;
     let mut workload = None;
@@ -194,6 +195,7 @@ fn from_documents(
                 services.push(doc(&origin, base_dir, parse::<Service>(document, &mine)?))
             }
             ("v1", "Node") => nodes.push(doc(&origin, base_dir, parse::<Node>(document, &mine)?)),
+            ("v1", "Pod") => pods.push(doc(&origin, base_dir, parse::<Pod>(document, &mine)?)),
             ("autoscaling/v2", "HorizontalPodAutoscaler") => {
                 autoscalers.push(doc(
                     &origin,
@@ -278,6 +280,7 @@ fn from_documents(
         services,
         autoscalers,
         nodes,
+        pods,
         service_models,
         topology,
         workload,

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
 
 pub use error::{Origin, SUPPORTED_KINDS, ScenarioError};
 pub use kinds::Object;
@@ -44,6 +44,9 @@ pub struct Scenario {
     pub autoscalers: Vec<Doc<HorizontalPodAutoscaler>>,
     /// `v1` Nodes, in addition to the Topology's node pools.
     pub nodes: Vec<Doc<Node>>,
+    /// `v1` Pods already bound to a node (`spec.nodeName`): initial replicas of the
+    /// Deployment whose selector matches them, started on that node at time zero.
+    pub pods: Vec<Doc<Pod>>,
     /// How each Deployment's pods serve requests.
     pub service_models: Vec<Doc<Object<kinds::ServiceModelSpec>>>,
     /// Locations, clusters, latencies.

@@ -130,6 +130,10 @@ pub struct DeploymentDef {
     pub labels: BTreeMap<String, String>,
     /// Pod resource requests.
     pub requests: Resources,
+    /// Pods of the scenario already bound to a node at time zero, in scenario order. The
+    /// first `replicas` of them start on their nodes; the other replicas go through the
+    /// scheduler.
+    pub initial_pods: Vec<InitialPod>,
     /// Pod template `nodeSelector`.
     pub node_selector: Option<BTreeMap<String, String>>,
     /// Pod template `affinity`.
@@ -155,6 +159,26 @@ pub struct DeploymentDef {
     pub termination_grace: SimTime,
     /// Crashes per pod per second of life, from `podKill` faults with a rate (0: none).
     pub crash_rate: f64,
+}
+
+/// A pod bound to a node at time zero (a `v1` Pod of the scenario).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InitialPod {
+    /// Index of its node.
+    pub node: u32,
+    /// How far its start-up has got.
+    pub state: InitialState,
+}
+
+/// How far a pod bound at time zero has got, from its `status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitialState {
+    /// Running and ready (or no status): an endpoint at once.
+    Ready,
+    /// Running, not ready: ready after the ServiceModel's `startup.readiness` delay.
+    Running,
+    /// Bound, container not running yet: `startup.pending`, then `startup.readiness`.
+    Pending,
 }
 
 /// A resolved call step.

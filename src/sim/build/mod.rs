@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 mod faults;
+mod pods;
 mod services;
 mod topology;
 mod workload;
@@ -26,6 +27,8 @@ use workload::flows;
 pub const LB_ANNOTATION: &str = "kubetwin.io/load-balancing";
 /// The Node annotation with the node's price per hour.
 pub const PRICE_ANNOTATION: &str = "kubetwin.io/price-per-hour";
+/// The Node annotation naming the node's Topology location (default: its region label).
+pub const LOCATION_ANNOTATION: &str = "kubetwin.io/location";
 /// The node label naming the node's cluster.
 pub const CLUSTER_LABEL: &str = "kubetwin.io/cluster";
 /// The node label with the node's location tier.
@@ -246,6 +249,7 @@ pub fn build(scenario: &Scenario, options: BuildOptions) -> Result<World, Scenar
         }
     }
     let services: Vec<ServiceDef> = services;
+    pods::initial_pods(scenario, &mut deployments, &nodes)?;
     for d in &mut deployments {
         d.steps.shrink_to_fit();
     }

@@ -192,6 +192,7 @@ pub(super) fn deployments(
             replicas,
             labels,
             requests,
+            initial_pods: Vec::new(),
             node_selector: pod.node_selector.clone(),
             affinity: pod.affinity.clone(),
             tolerations: pod.tolerations.clone().unwrap_or_default(),

@@ -9,7 +9,9 @@ use crate::model::resources::Resources;
 use crate::model::{Doc, ScenarioError};
 use crate::sim::world::{Cluster, Location, Network, NodeDef};
 
-use super::{CLUSTER_LABEL, PRICE_ANNOTATION, REGION_LABEL, TIER_LABEL, name_of};
+use super::{
+    CLUSTER_LABEL, LOCATION_ANNOTATION, PRICE_ANNOTATION, REGION_LABEL, TIER_LABEL, name_of,
+};
 
 pub(super) fn capacity(capacity: &BTreeMap<String, Quantity>) -> Result<Resources, String> {
     let get = |key: &str| capacity.get(key).ok_or_else(|| format!("needs `{key}`"));
@@ -29,24 +31,31 @@ pub(super) fn node(
     let name = name_of(&n.metadata.name).to_owned();
     let object = format!("Node/{name}");
     let mut labels = n.metadata.labels.clone().unwrap_or_default();
-    let region = labels.get(REGION_LABEL).ok_or_else(|| {
-        doc.invalid(
-            &object,
+    let annotations = n.metadata.annotations.as_ref();
+    let (field, location) = match annotations.and_then(|a| a.get(LOCATION_ANNOTATION)) {
+        Some(location) => (
+            format!("metadata.annotations[{LOCATION_ANNOTATION}]"),
+            location,
+        ),
+        None => (
             format!("metadata.labels[{REGION_LABEL}]"),
-            "needed: it names the node's location in the Topology",
-        )
-    })?;
-    let loc = *location_ids.get(region).ok_or_else(|| {
-        doc.invalid(
-            &object,
-            format!("metadata.labels[{REGION_LABEL}]"),
-            format!("unknown location {region:?}"),
-        )
-    })?;
-    let cluster_name = labels
-        .get(CLUSTER_LABEL)
-        .cloned()
-        .unwrap_or_else(|| region.clone());
+            labels.get(REGION_LABEL).ok_or_else(|| {
+                doc.invalid(
+                    &object,
+                    format!("metadata.labels[{REGION_LABEL}]"),
+                    format!(
+                        "needed (or the annotation {LOCATION_ANNOTATION}): it names the \
+                         node's location in the Topology"
+                    ),
+                )
+            })?,
+        ),
+    };
+    let loc = *location_ids
+        .get(location)
+        .ok_or_else(|| doc.invalid(&object, field, format!("unknown location {location:?}")))?;
+    let location = location.clone();
+    let cluster_name = labels.get(CLUSTER_LABEL).cloned().unwrap_or(location);
     let cluster = match cluster_ids.get(&cluster_name) {
         Some(&c) if clusters[c as usize].location == loc => c,
         Some(_) => {
@@ -83,7 +92,6 @@ pub(super) fn node(
         })?;
     let capacity =
         capacity(resources).map_err(|m| doc.invalid(&object, "status.allocatable", m))?;
-    let annotations = n.metadata.annotations.as_ref();
     let price_per_hour = match annotations.and_then(|a| a.get(PRICE_ANNOTATION)) {
         None => 0.0,
         Some(p) => p

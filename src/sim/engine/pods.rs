@@ -13,6 +13,7 @@ use crate::sim::rng::stream;
 use crate::sim::scheduler::{NodeView, PodView};
 use crate::sim::stats::Area;
 use crate::sim::time::SimTime;
+use crate::sim::world::InitialState;
 
 /// Where a pod is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -115,10 +116,25 @@ pub(super) fn deletion_key(
 }
 
 impl Engine<'_> {
-    /// Creates every Deployment's replicas through the scheduler, ready at time zero.
+    /// Creates every Deployment's replicas, ready at time zero: first the scenario's Pods on
+    /// their nodes (every Deployment's, so that the scheduler sees their nodes' allocation),
+    /// then the other replicas through the scheduler.
     pub(super) fn place_initial_pods(&mut self) {
-        for d in 0..self.w.deployments.len() {
-            for _ in 0..self.w.deployments[d].replicas {
+        let w = self.w;
+        for (d, def) in w.deployments.iter().enumerate() {
+            for pod in def.initial_pods.iter().take(def.replicas as usize) {
+                let id = self.new_pod(d as u32, true);
+                self.bind(id, pod.node as usize);
+                match pod.state {
+                    InitialState::Ready => self.start_up(id, true),
+                    InitialState::Running => self.run_container(id, true),
+                    InitialState::Pending => self.start_up(id, false),
+                }
+            }
+        }
+        for (d, def) in w.deployments.iter().enumerate() {
+            let bound = def.initial_pods.len().min(def.replicas as usize) as u32;
+            for _ in bound..def.replicas {
                 self.create_pod(d as u32, true);
             }
         }
@@ -127,6 +143,15 @@ impl Engine<'_> {
     /// Creates a pod of `deployment` and tries to schedule it; `initial` pods skip the
     /// start-up delay.
     fn create_pod(&mut self, deployment: u32, initial: bool) {
+        let id = self.new_pod(deployment, initial);
+        if self.schedule(id) {
+            self.start_up(id, initial);
+        }
+    }
+
+    /// A new, unscheduled pod of `deployment`; `initial` pods are not counted as created
+    /// during the run.
+    fn new_pod(&mut self, deployment: u32, initial: bool) -> u32 {
         let d = &self.w.deployments[deployment as usize];
         let run = &mut self.deployments[deployment as usize];
         let id = self.pods.len() as u32;
@@ -152,9 +177,7 @@ impl Engine<'_> {
             meter: Meter::default(),
             unscheduled_reason: None,
         });
-        if self.schedule(id) {
-            self.start_up(id, initial);
-        }
+        id
     }
 
     /// Runs the scheduler for an unscheduled pod; binds it if a node fits.
@@ -190,16 +213,7 @@ impl Engine<'_> {
             .schedule(&view, &nodes, &mut self.scheduler_rng)
         {
             Ok(n) => {
-                self.allocated[n] += d.requests;
-                let node = &w.nodes[n];
-                let p = &mut self.pods[pod as usize];
-                p.node = n as u32;
-                p.location = node.location;
-                p.cluster = node.cluster;
-                p.phase = PodPhase::Pending;
-                p.since = self.now;
-                p.bound = self.now;
-                p.unscheduled_reason = None;
+                self.bind(pod, n);
                 true
             }
             Err(reason) => {
@@ -207,6 +221,21 @@ impl Engine<'_> {
                 false
             }
         }
+    }
+
+    /// Binds `pod` to node `n`: it is `Pending` there.
+    fn bind(&mut self, pod: u32, n: usize) {
+        let w = self.w;
+        let p = &mut self.pods[pod as usize];
+        self.allocated[n] += w.deployments[p.deployment as usize].requests;
+        let node = &w.nodes[n];
+        p.node = n as u32;
+        p.location = node.location;
+        p.cluster = node.cluster;
+        p.phase = PodPhase::Pending;
+        p.since = self.now;
+        p.bound = self.now;
+        p.unscheduled_reason = None;
     }
 
     /// A freshly bound pod: its container starts after the pending delay.
