@@ -2,6 +2,7 @@
 
 mod bench;
 mod fit;
+mod import;
 mod optimize;
 mod schema;
 mod simulate;
@@ -28,6 +29,8 @@ enum Command {
     /// Run a scenario over a grid of configurations, with replications and confidence
     /// intervals; optionally against an SLO, sharded, or as a Kubernetes Indexed Job.
     Sweep(sweep::Args),
+    /// Import Kubernetes objects (manifests or a live cluster) into a scenario.
+    Import(Box<import::Args>),
     /// Find the configuration with the lowest cost (or another figure) that meets an SLO.
     Optimize(optimize::Args),
     /// Measure the engine's speed (simulated requests/s, events/s, peak memory).
@@ -44,6 +47,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fit(args) => fit::run(*args),
         Command::Schema(args) => schema::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Import(args) => import::run(*args),
         Command::Sweep(args) => sweep::run(args),
         Command::Optimize(args) => optimize::run(args),
     }

@@ -1,6 +1,9 @@
-//! Translation between Kubernetes values and the model: resource quantities and pod
-//! resource requests, label selectors; sweeps as Indexed Jobs.
+//! Translation between Kubernetes objects and the model: resource quantities and pod
+//! resource requests, label selectors, importing objects into a scenario, StatefulSets
+//! as Deployments; sweeps as Indexed Jobs.
 
+pub mod import;
 pub mod job;
 pub mod quantity;
 pub mod selector;
+pub mod stateful;

@@ -23,13 +23,20 @@ use super::kinds::{
 use super::set::Override;
 use super::{Doc, Scenario};
 
-/// One YAML document of a scenario file.
+/// One YAML document of a scenario (or manifest) file.
 #[derive(Clone, Debug)]
-struct Document {
-    file: PathBuf,
+pub(crate) struct Document {
+    pub file: PathBuf,
     /// 1-based line of the document's first line in its file.
-    first_line: usize,
-    text: String,
+    pub first_line: usize,
+    pub text: String,
+}
+
+impl Document {
+    /// Where the document starts.
+    pub fn origin(&self) -> Origin {
+        Origin::line(&self.file, self.first_line)
+    }
 }
 
 /// The fields every object has, read first to choose the type.
@@ -56,11 +63,7 @@ struct HeaderMeta {
 pub fn load(path: &Path, overrides: &[Override]) -> Result<Scenario, ScenarioError> {
     let mut documents = Vec::new();
     for file in scenario_files(path)? {
-        let text = std::fs::read_to_string(&file).map_err(|source| ScenarioError::Io {
-            path: file.clone(),
-            source,
-        })?;
-        documents.extend(split_documents(&file, &text));
+        documents.extend(read_documents(&file)?);
     }
     let base_dir = if path.is_dir() {
         path
@@ -104,6 +107,50 @@ fn scenario_files(path: &Path) -> Result<Vec<PathBuf>, ScenarioError> {
     }
     files.sort();
     Ok(files)
+}
+
+/// The documents of one file.
+///
+/// # Errors
+/// When the file cannot be read.
+pub(crate) fn read_documents(file: &Path) -> Result<Vec<Document>, ScenarioError> {
+    let text = std::fs::read_to_string(file).map_err(|source| ScenarioError::Io {
+        path: file.to_owned(),
+        source,
+    })?;
+    Ok(split_documents(file, &text))
+}
+
+/// A document's `apiVersion` and `kind` (empty when missing).
+///
+/// # Errors
+/// When the document is not YAML.
+pub(crate) fn read_header(document: &Document) -> Result<(String, String), ScenarioError> {
+    let header: Header =
+        serde_saphyr::from_str(&document.text).map_err(|e| syntax_error(document, &e, ""))?;
+    Ok((
+        header.api_version.unwrap_or_default(),
+        header.kind.unwrap_or_default(),
+    ))
+}
+
+/// Deserializes a whole document into `T`, naming the field path of a type error;
+/// `strict` also rejects fields `T` does not know (as scenarios do).
+///
+/// # Errors
+/// A [`ScenarioError::Syntax`] at the offending line.
+pub(crate) fn read_object<T: DeserializeOwned>(
+    document: &Document,
+    strict: bool,
+) -> Result<T, ScenarioError> {
+    if strict {
+        return parse(document, &[]);
+    }
+    let mut track = serde_path_to_error::Track::new();
+    serde_saphyr::with_deserializer_from_str(&document.text, |de| {
+        T::deserialize(serde_path_to_error::Deserializer::new(de, &mut track))
+    })
+    .map_err(|e| syntax_error(document, &e, &path_prefix(&track.path())))
 }
 
 fn split_documents(file: &Path, text: &str) -> Vec<Document> {
