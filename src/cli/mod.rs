@@ -1,6 +1,8 @@
 //! Command-line interface: one file per subcommand, each calling library functions only.
 
 mod bench;
+mod diff;
+mod export;
 mod fit;
 mod import;
 mod optimize;
@@ -31,6 +33,10 @@ enum Command {
     Sweep(sweep::Args),
     /// Import Kubernetes objects (manifests or a live cluster) into a scenario.
     Import(Box<import::Args>),
+    /// Render a scenario's Kubernetes objects as manifests.
+    Export(export::Args),
+    /// The minimal change from one configuration to another, as patches.
+    Diff(diff::Args),
     /// Find the configuration with the lowest cost (or another figure) that meets an SLO.
     Optimize(optimize::Args),
     /// Measure the engine's speed (simulated requests/s, events/s, peak memory).
@@ -48,6 +54,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schema(args) => schema::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Import(args) => import::run(*args),
+        Command::Export(args) => export::run(args),
+        Command::Diff(args) => diff::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Optimize(args) => optimize::run(args),
     }

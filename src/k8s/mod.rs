@@ -2,6 +2,8 @@
 //! resource requests, label selectors, importing objects into a scenario, StatefulSets
 //! as Deployments; sweeps as Indexed Jobs.
 
+pub mod diff;
+pub mod export;
 pub mod import;
 pub mod job;
 pub mod quantity;
