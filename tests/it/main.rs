@@ -12,6 +12,7 @@ mod control;
 mod engine;
 mod faults;
 mod fit_cli;
+mod import;
 #[cfg(feature = "operator")]
 mod prom;
 mod queueing;
