@@ -2,7 +2,7 @@
 //! running Pods, cleaned of what the API server assigns and checked the way the twin will
 //! read them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::Metadata;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -291,6 +291,9 @@ pub(super) fn pods(
     nodes: &[ImportedNode],
     cx: &mut Context,
 ) -> Vec<Pod> {
+    let known: BTreeSet<&str> = (nodes.iter())
+        .filter_map(|n| n.node.metadata.name.as_deref())
+        .collect();
     let mut out = Vec::new();
     let mut bound = vec![0; workloads.len()];
     for p in sorted(&objects.pods) {
@@ -325,10 +328,7 @@ pub(super) fn pods(
                 continue;
             }
         };
-        if !nodes
-            .iter()
-            .any(|n| n.node.metadata.name.as_deref() == Some(node.as_str()))
-        {
+        if !known.contains(node.as_str()) {
             let message = format!(
                 "runs on node {node:?}, which is not among the imported Nodes; this replica goes \
                  through the scheduler"
