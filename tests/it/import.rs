@@ -322,7 +322,10 @@ fn export_renders_manifests_kubectl_reads() {
     assert_eq!(list["kind"], "List");
     assert_eq!(list["items"].as_array().unwrap().len(), 25 + 7 + 18);
     let items = list["items"].as_array().unwrap();
-    let redis = items.iter().find(|i| i["metadata"]["name"] == "redis" && i["kind"] != "Service" && i["kind"] != "Pod").unwrap();
+    let redis = items
+        .iter()
+        .find(|i| i["metadata"]["name"] == "redis" && i["kind"] != "Service" && i["kind"] != "Pod")
+        .unwrap();
     assert_eq!(
         (
             redis["kind"].as_str(),
