@@ -72,6 +72,11 @@ fn fails_with(yaml: &str, expected: &str) {
     assert!(message.contains(expected), "{expected}\nnot in\n{message}");
 }
 
+/// The line where the document holding `needle` starts (its `---` is the line before).
+fn document_line(yaml: &str, needle: &str) -> usize {
+    yaml.lines().position(|l| l.contains(needle)).unwrap()
+}
+
 fn warnings(yaml: &str) -> Vec<String> {
     let imported = import_yaml(yaml).unwrap_or_else(|e| panic!("{e}"));
     imported
@@ -130,10 +135,7 @@ spec:
 #[test]
 fn malformed_quantities_name_object_field_and_line() {
     let yaml = format!("{NODE}{}", app("web", "12x", true));
-    let line = yaml
-        .lines()
-        .position(|l| l.contains("kind: Deployment"))
-        .unwrap();
+    let line = document_line(&yaml, "kind: Deployment");
     assert_eq!(
         error(&yaml),
         format!(
@@ -292,10 +294,7 @@ fn what_the_engine_rejects_is_reported_on_the_object_read() {
             .replace("{app: web}}\n    spec", "{app: other}}\n    spec")
             .replace("selector: {app: web}", "selector: {app: other}")
     );
-    let line = yaml
-        .lines()
-        .position(|l| l.contains("kind: Deployment"))
-        .unwrap();
+    let line = document_line(&yaml, "kind: Deployment");
     assert_eq!(
         error(&yaml),
         format!(
