@@ -6,6 +6,8 @@ pub mod diff;
 pub mod export;
 pub mod import;
 pub mod job;
+#[cfg(feature = "operator")]
+pub mod live;
 pub mod quantity;
 pub mod selector;
 pub mod stateful;

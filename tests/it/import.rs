@@ -3,6 +3,8 @@
 //! default used; placement at time zero; round trips; patches; bad input.
 
 mod bad_input;
+#[cfg(feature = "operator")]
+mod live;
 mod placement;
 mod roundtrip;
 

@@ -224,6 +224,18 @@ fn the_binary_reports_bad_input_and_exits_non_zero() {
     let (ok, _, stderr) = kubetwin(&["import"]);
     assert!(!ok);
     assert!(stderr.contains("give --from-manifests PATH..."), "{stderr}");
+    #[cfg(feature = "operator")]
+    {
+        let (ok, _, stderr) = kubetwin(&["import", "--from-manifests", "x", "-n", "shop"]);
+        assert!(!ok);
+        assert!(
+            stderr.contains("apply only with --from-cluster"),
+            "{stderr}"
+        );
+        let (ok, _, stderr) = kubetwin(&["import", "--from-manifests", "x", "--from-cluster"]);
+        assert!(!ok);
+        assert!(stderr.contains("not both"), "{stderr}");
+    }
     let (ok, _, stderr) = kubetwin(&["import", "--from-manifests", "tests/fixtures/shop/nope"]);
     assert!(!ok);
     assert!(
