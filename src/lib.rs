@@ -47,6 +47,8 @@ pub mod fit;
 pub mod k8s;
 pub mod model;
 #[cfg(feature = "operator")]
+pub mod operator;
+#[cfg(feature = "operator")]
 pub mod prom;
 pub mod report;
 pub mod sim;

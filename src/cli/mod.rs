@@ -1,10 +1,14 @@
 //! Command-line interface: one file per subcommand, each calling library functions only.
 
 mod bench;
+#[cfg(feature = "operator")]
+mod crd;
 mod diff;
 mod export;
 mod fit;
 mod import;
+#[cfg(feature = "operator")]
+mod operator;
 mod optimize;
 mod schema;
 mod simulate;
@@ -39,6 +43,12 @@ enum Command {
     Diff(diff::Args),
     /// Find the configuration with the lowest cost (or another figure) that meets an SLO.
     Optimize(optimize::Args),
+    /// Run the online twin: a controller for TwinExperiment resources.
+    #[cfg(feature = "operator")]
+    Operator(operator::Args),
+    /// Print the TwinExperiment CustomResourceDefinition (YAML).
+    #[cfg(feature = "operator")]
+    Crd(crd::Args),
     /// Measure the engine's speed (simulated requests/s, events/s, peak memory).
     Bench(bench::Args),
 }
@@ -53,6 +63,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fit(args) => fit::run(*args),
         Command::Schema(args) => schema::run(args),
         Command::Bench(args) => bench::run(args),
+        #[cfg(feature = "operator")]
+        Command::Crd(args) => crd::run(args),
+        #[cfg(feature = "operator")]
+        Command::Operator(args) => operator::run(args),
         Command::Import(args) => import::run(*args),
         Command::Export(args) => export::run(args),
         Command::Diff(args) => diff::run(args),

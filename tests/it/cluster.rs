@@ -127,8 +127,7 @@ impl Cluster {
 
     /// A client that authenticates with a bearer `token` (e.g. a ServiceAccount's).
     pub async fn client_with_token(&self, token: &str) -> Client {
-        let mut kubeconfig =
-            Kubeconfig::read_from(&self.kubeconfig).expect("the admin kubeconfig");
+        let mut kubeconfig = Kubeconfig::read_from(&self.kubeconfig).expect("the admin kubeconfig");
         let auth = kubeconfig.auth_infos[0]
             .auth_info
             .as_mut()

@@ -1,6 +1,8 @@
 //! kubetwin's integration tests, one binary. Each module says what it checks.
 
 mod bad_input;
+#[cfg(feature = "operator")]
+mod chart;
 mod cli;
 #[cfg(feature = "operator")]
 mod cluster;
@@ -14,6 +16,14 @@ mod faults;
 mod fit_cli;
 mod import;
 #[cfg(feature = "operator")]
+#[path = "../fixtures/prom/openmetrics.rs"]
+mod openmetrics;
+#[cfg(feature = "operator")]
+mod operator;
+#[cfg(feature = "operator")]
 mod prom;
 mod queueing;
+#[cfg(feature = "operator")]
+#[path = "../fixtures/prom/server.rs"]
+mod server;
 mod sweep;

@@ -3,10 +3,7 @@
 //! rates, the inferred call graph, every preset, and the errors for an unreachable server,
 //! an empty result, a rejected query and a malformed one.
 
-#[path = "../fixtures/prom/openmetrics.rs"]
-mod openmetrics;
-#[path = "../fixtures/prom/server.rs"]
-mod server;
+use crate::{openmetrics, server};
 
 use std::process::Command;
 
