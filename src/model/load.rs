@@ -153,7 +153,7 @@ pub(crate) fn read_object<T: DeserializeOwned>(
     .map_err(|e| syntax_error(document, &e, &path_prefix(&track.path())))
 }
 
-fn split_documents(file: &Path, text: &str) -> Vec<Document> {
+pub(crate) fn split_documents(file: &Path, text: &str) -> Vec<Document> {
     let mut documents = Vec::new();
     let mut current = String::new();
     let mut first_line = 1;

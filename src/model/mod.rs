@@ -19,7 +19,7 @@ use k8s_openapi::api::core::v1::{Node, Pod, Service};
 
 pub use error::{Origin, SUPPORTED_KINDS, ScenarioError};
 pub use kinds::Object;
-pub(crate) use load::{Document, read_documents, read_header, read_object};
+pub(crate) use load::{Document, read_documents, read_header, read_object, split_documents};
 pub use load::{load, load_str};
 pub use set::Override;
 

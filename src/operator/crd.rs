@@ -115,6 +115,10 @@ pub struct ModelSource {
     /// `kubetwin fit --prometheus --out` writes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_map: Option<String>,
+    /// Changes applied to the imported scenario before every simulation, as
+    /// `kubetwin simulate --set` takes them (`serviceModel/frontend:spec.workers=8`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
 }
 
 /// A Prometheus server and how to read the application's metrics from it.

@@ -169,6 +169,8 @@ pub struct Cycle<'a> {
     pub yaml: &'a str,
     /// The experiment.
     pub spec: &'a TwinExperimentSpec,
+    /// Applied to every configuration before its own settings (`spec.model.overrides`).
+    pub overrides: &'a [Override],
     /// Seed of replication 0.
     pub seed: u64,
     /// Set by the async side when the cycle's wall-time budget is spent.
@@ -176,8 +178,9 @@ pub struct Cycle<'a> {
 }
 
 impl Cycle<'_> {
-    fn load(&self, overrides: &[Override]) -> Result<Scenario, ScenarioError> {
-        model::load_str(Path::new("twin.yaml"), self.yaml, Path::new("."), overrides)
+    fn load(&self, settings: &[Override]) -> Result<Scenario, ScenarioError> {
+        let all: Vec<Override> = self.overrides.iter().chain(settings).cloned().collect();
+        model::load_str(Path::new("twin.yaml"), self.yaml, Path::new("."), &all)
     }
 
     /// Simulates the configuration with `overrides`.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -232,26 +233,10 @@ async fn annotations(
         .unwrap_or(tx.namespace().unwrap_or_default());
     let annotations = tx.annotations();
     if let Some(id) = annotations.get(APPROVE) {
-        let pending = status
-            .recommendations
-            .iter_mut()
-            .find(|r| &r.id == id && r.state == RecommendationState::Pending);
-        if let Some(rec) = pending {
-            let previous = apply::apply(&ctx.client, &namespace, &rec.patches).await?;
-            rec.previous = previous;
-            rec.state = RecommendationState::Applied;
-            rec.applied_at = Some(now());
-            let note = format!("applied {}: {}", rec.id, rec.summary);
-            event(ctx, tx, "Applied", "Apply", note).await;
-            status.recommendation = None;
-            set_condition(
-                status,
-                tx.metadata.generation,
-                "Applied",
-                true,
-                "Approved",
-                format!("{} applied", id),
-            );
+        let pending = (status.recommendations.iter())
+            .position(|r| &r.id == id && r.state == RecommendationState::Pending);
+        if let Some(i) = pending {
+            apply_recommendation(tx, ctx, status, i, "Approved").await?;
         }
     }
     if let Some(id) = annotations.get(ROLLBACK) {
@@ -275,6 +260,143 @@ async fn annotations(
         }
     }
     Ok(())
+}
+
+/// Applies recommendation `index` (approved by a person or by `Auto` mode: `reason`),
+/// recording the previous values for a rollback.
+async fn apply_recommendation(
+    tx: &TwinExperiment,
+    ctx: &Context,
+    status: &mut TwinExperimentStatus,
+    index: usize,
+    reason: &str,
+) -> Result<(), Error> {
+    let namespace =
+        (tx.spec.target.namespace.clone()).unwrap_or(tx.namespace().unwrap_or_default());
+    let rec = &mut status.recommendations[index];
+    rec.previous = apply::apply(&ctx.client, &namespace, &rec.patches).await?;
+    rec.state = RecommendationState::Applied;
+    rec.applied_at = Some(now());
+    let (id, note) = (
+        rec.id.clone(),
+        format!("applied {}: {}", rec.id, rec.summary),
+    );
+    event(ctx, tx, "Applied", "Apply", note).await;
+    status.recommendation = None;
+    status.phase = Some("Applied".to_owned());
+    let message = format!("{id} applied ({reason})");
+    set_condition(
+        status,
+        tx.metadata.generation,
+        "Applied",
+        true,
+        reason,
+        message,
+    );
+    Ok(())
+}
+
+/// `Auto` approval: applies the pending recommendation unless a guardrail holds it, which
+/// the `Applied` condition then names.
+async fn auto_apply(
+    tx: &TwinExperiment,
+    ctx: &Context,
+    status: &mut TwinExperimentStatus,
+    objects: &ClusterObjects,
+) -> Result<(), Error> {
+    let Some(index) =
+        (status.recommendations.iter()).position(|r| r.state == RecommendationState::Pending)
+    else {
+        return Ok(());
+    };
+    let last_apply = (status.recommendations.iter())
+        .filter_map(|r| r.applied_at.as_ref())
+        .map(|t| t.0.as_second())
+        .max();
+    let held = guardrail(
+        &status.recommendations[index],
+        objects,
+        &tx.spec.approval,
+        last_apply,
+        now().0.as_second(),
+    );
+    match held {
+        Some(reason) => {
+            let message = format!("{} held: {reason}", status.recommendations[index].id);
+            set_condition(
+                status,
+                tx.metadata.generation,
+                "Applied",
+                false,
+                "GuardrailHeld",
+                message,
+            );
+            Ok(())
+        }
+        None => apply_recommendation(tx, ctx, status, index, "AutoApproved").await,
+    }
+}
+
+/// Why `Auto` mode must not apply `rec` now, if it must not: too soon after the last apply
+/// (`minIntervalSeconds`, default 900), a replica bound moving by more than
+/// `maxReplicaStep` (default 2), or a `maxReplicas` below what the HPA wants now (the
+/// observed need).
+fn guardrail(
+    rec: &Recommendation,
+    objects: &ClusterObjects,
+    approval: &Approval,
+    last_apply: Option<i64>,
+    now: i64,
+) -> Option<String> {
+    let interval = approval.min_interval_seconds.unwrap_or(900);
+    if let Some(last) = last_apply.filter(|last| now - last < interval) {
+        return Some(format!(
+            "the last apply was {} s ago; spec.approval.minIntervalSeconds is {interval}",
+            now - last
+        ));
+    }
+    let step = i64::from(approval.max_replica_step.unwrap_or(2));
+    for patch in &rec.patches {
+        let Ok(config) = serde_saphyr::from_str::<serde_json::Value>(&patch.apply) else {
+            return Some(format!("{}/{}: unreadable patch", patch.kind, patch.name));
+        };
+        let named = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+            m.name.as_deref() == Some(patch.name.as_str())
+        };
+        let (live, desired) = match patch.kind.as_str() {
+            "HorizontalPodAutoscaler" => match objects.hpas.iter().find(|h| named(&h.metadata)) {
+                Some(h) => (
+                    serde_json::to_value(h).ok()?,
+                    h.status.as_ref().map(|s| i64::from(s.desired_replicas)),
+                ),
+                None => return Some(format!("HorizontalPodAutoscaler/{} is gone", patch.name)),
+            },
+            _ => match objects.deployments.iter().find(|d| named(&d.metadata)) {
+                Some(d) => (serde_json::to_value(d).ok()?, None),
+                None => return Some(format!("{}/{} is gone", patch.kind, patch.name)),
+            },
+        };
+        for field in ["minReplicas", "maxReplicas", "replicas"] {
+            let Some(new) = config["spec"][field].as_i64() else {
+                continue;
+            };
+            let old = live["spec"][field].as_i64().unwrap_or(1);
+            if (new - old).abs() > step {
+                return Some(format!(
+                    "{}/{} spec.{field} {old} -> {new} moves by more than \
+                     spec.approval.maxReplicaStep ({step})",
+                    patch.kind, patch.name
+                ));
+            }
+            if let Some(need) = desired.filter(|&need| field == "maxReplicas" && new < need) {
+                return Some(format!(
+                    "{}/{} spec.maxReplicas {new} is below the {need} replicas it wants now",
+                    patch.kind, patch.name
+                ));
+            }
+        }
+    }
+    None
 }
 
 async fn event(ctx: &Context, tx: &TwinExperiment, reason: &str, action: &str, note: String) {
@@ -341,24 +463,19 @@ async fn cycle_if_due(
         return Ok(());
     }
     let started = tokio::time::Instant::now();
-    let source = tx.spec.model.prometheus.as_ref().ok_or_else(|| {
-        Error::InvalidSpec("spec.model.prometheus is required to fit the model".into())
-    })?;
-    let url = source
-        .url
-        .as_ref()
-        .or(ctx.prometheus_url.as_ref())
-        .ok_or_else(|| {
-            Error::InvalidSpec(
-            "no Prometheus URL: set spec.model.prometheus.url or the operator's --prometheus-url"
-                .into(),
-        )
-        })?;
-    let queries = queries(source)?;
-    let window = Window::parse(&source.window)?;
-    let server = Prometheus::new(url)?;
-    let observations =
-        prom::pull(&server, &queries, target_namespace, &window, &EvalTime::Now).await?;
+    let observations = match &tx.spec.model.prometheus {
+        Some(source) => Some(observe(ctx, source, target_namespace).await?),
+        None => None,
+    };
+    let given = match &tx.spec.model.config_map {
+        Some(name) => Some(config_map_model(ctx, target_namespace, name).await?),
+        None if observations.is_none() => {
+            return Err(Error::InvalidSpec(
+                "spec.model needs prometheus, configMap or both".into(),
+            ));
+        }
+        None => None,
+    };
 
     let permit = ctx
         .cycles
@@ -370,29 +487,40 @@ async fn cycle_if_due(
     let seed = tx.metadata.generation.unwrap_or(1) as u64;
     let work = {
         let cancel = cancel.clone();
-        tokio::task::spawn_blocking(
-            move || -> Result<(Outcome, prom::ObservedModel, Vec<String>), Error> {
-                let fitted = prom::fit_observations(&observations, &FAMILIES)?;
-                let model = fitted_model(&fitted, &spec)?;
-                let imported = import::to_scenario(
-                    &objects,
-                    &ImportOptions {
-                        model,
-                        name: "twin".into(),
-                        ..ImportOptions::default()
-                    },
-                )?;
-                let warnings = imported.warnings.iter().map(ToString::to_string).collect();
-                let outcome = Cycle {
-                    yaml: &imported.yaml,
-                    spec: &spec,
-                    seed,
-                    cancel: &cancel,
-                }
-                .run()?;
-                Ok((outcome, fitted, warnings))
-            },
-        )
+        tokio::task::spawn_blocking(move || -> Result<CycleResult, Error> {
+            let fitted = match &observations {
+                Some(o) => Some(prom::fit_observations(o, &FAMILIES)?),
+                None => None,
+            };
+            let model = model(fitted.as_ref(), given, &spec)?;
+            let imported = import::to_scenario(
+                &objects,
+                &ImportOptions {
+                    model,
+                    name: "twin".into(),
+                    ..ImportOptions::default()
+                },
+            )?;
+            let warnings = imported.warnings.iter().map(ToString::to_string).collect();
+            let overrides = (spec.model.overrides.iter())
+                .map(|o| o.parse())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Error::InvalidSpec(format!("spec.model.overrides: {e}")))?;
+            let outcome = Cycle {
+                yaml: &imported.yaml,
+                spec: &spec,
+                overrides: &overrides,
+                seed,
+                cancel: &cancel,
+            }
+            .run()?;
+            Ok(CycleResult {
+                outcome,
+                fitted,
+                warnings,
+                objects,
+            })
+        })
     };
     let budget = Duration::from_secs(tx.spec.budget.max_cycle_seconds.max(1) as u64);
     let finished = tokio::time::timeout(budget, work).await;
@@ -401,7 +529,7 @@ async fn cycle_if_due(
     }
     drop(permit);
     let key = format!("{}/{}", tx.namespace().unwrap_or_default(), tx.name_any());
-    let (outcome, fitted, warnings) = match finished {
+    let result = match finished {
         Ok(joined) => {
             joined.map_err(|e| Error::InvalidSpec(format!("the cycle panicked: {e}")))??
         }
@@ -412,18 +540,84 @@ async fn cycle_if_due(
     };
     let seconds = started.elapsed().as_secs_f64();
     ctx.shared.metrics.cycle_duration.observe(seconds);
-    record(
-        tx,
-        ctx,
-        status,
-        &outcome,
-        &fitted,
-        &warnings,
-        fingerprint,
-        seconds,
-    )
-    .await;
+    record(tx, ctx, status, &result, fingerprint, seconds).await;
+    if tx.spec.approval.mode == ApprovalMode::Auto {
+        auto_apply(tx, ctx, status, &result.objects).await?;
+    }
     Ok(())
+}
+
+/// What the blocking part of a cycle hands back.
+struct CycleResult {
+    outcome: Outcome,
+    fitted: Option<prom::ObservedModel>,
+    warnings: Vec<String>,
+    objects: ClusterObjects,
+}
+
+/// Pulls the target namespace's observations from the experiment's Prometheus.
+async fn observe(
+    ctx: &Context,
+    source: &PrometheusSource,
+    namespace: &str,
+) -> Result<prom::Observations, Error> {
+    let url = source
+        .url
+        .as_ref()
+        .or(ctx.prometheus_url.as_ref())
+        .ok_or_else(|| {
+            Error::InvalidSpec(
+                "no Prometheus URL: set spec.model.prometheus.url or the operator's \
+                 --prometheus-url"
+                    .into(),
+            )
+        })?;
+    let queries = queries(source)?;
+    let window = Window::parse(&source.window)?;
+    let server = Prometheus::new(url)?;
+    Ok(prom::pull(&server, &queries, namespace, &window, &EvalTime::Now).await?)
+}
+
+/// The model documents of ConfigMap `name` (key `model.yaml`).
+async fn config_map_model(ctx: &Context, namespace: &str, name: &str) -> Result<Model, Error> {
+    let config_map = Api::<ConfigMap>::namespaced(ctx.client.clone(), namespace)
+        .get(name)
+        .await?;
+    let text = (config_map.data.as_ref())
+        .and_then(|d| d.get("model.yaml"))
+        .ok_or_else(|| {
+            Error::InvalidSpec(format!(
+                "spec.model.configMap: ConfigMap {namespace}/{name} has no key model.yaml"
+            ))
+        })?;
+    let file = format!("configmap/{namespace}/{name}/model.yaml");
+    Ok(Model::parse(std::path::Path::new(&file), text)?)
+}
+
+/// The import's model: the fit's ServiceModels and Workload, with the ConfigMap's documents
+/// taking precedence (a ServiceModel replaces the fitted one of its name).
+fn model(
+    fitted: Option<&prom::ObservedModel>,
+    given: Option<Model>,
+    spec: &TwinExperimentSpec,
+) -> Result<Model, Error> {
+    let mut model = match fitted {
+        Some(fitted) => fitted_model(fitted, spec)?,
+        None => Model::default(),
+    };
+    if let Some(given) = given {
+        let names: Vec<&Option<String>> = (given.service_models.iter())
+            .map(|m| &m.object.metadata.name)
+            .collect();
+        model
+            .service_models
+            .retain(|m| !names.contains(&&m.object.metadata.name));
+        model.service_models.extend(given.service_models);
+        model.workload = given.workload.or(model.workload);
+        model.topology = given.topology.or(model.topology);
+        model.simulation = given.simulation.or(model.simulation);
+    }
+    Ok(model)
 }
 
 fn queries(source: &PrometheusSource) -> Result<Queries, Error> {
@@ -516,23 +710,23 @@ fn kpis(p: &Prediction) -> Kpis {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn record(
     tx: &TwinExperiment,
     ctx: &Context,
     status: &mut TwinExperimentStatus,
-    outcome: &Outcome,
-    fitted: &prom::ObservedModel,
-    warnings: &[String],
+    result: &CycleResult,
     fingerprint: String,
     seconds: f64,
 ) {
+    let CycleResult {
+        outcome, warnings, ..
+    } = result;
     let generation = tx.metadata.generation;
     let at = now();
     let entry = &tx.spec.target.entry;
-    let services = fitted
-        .workloads
-        .iter()
+    let workloads = result.fitted.iter().flat_map(|f| &f.workloads);
+    let services = workloads
+        .clone()
         .map(|w| {
             let best = w.best();
             let dist = crate::fit::select::distribution(best.family, &best.spec).ok();
@@ -546,9 +740,8 @@ async fn record(
         })
         .collect::<Vec<_>>();
     let observed_entry = services.iter().find(|s| &s.name == entry);
-    let observed_p99 = fitted
-        .workloads
-        .iter()
+    let observed_p99 = workloads
+        .clone()
         .find(|w| &w.name == entry)
         .and_then(|w| w.prometheus_p99);
     let observed = Kpis {
@@ -559,13 +752,23 @@ async fn record(
         ..Kpis::default()
     };
     let predicted = kpis(&outcome.current);
-    let rate = fitted.graph.entries.values().sum::<f64>();
+    let rate: f64 = result
+        .fitted
+        .iter()
+        .flat_map(|f| f.graph.entries.values())
+        .sum();
     status.model = Some(ModelSummary {
         fitted_at: at.clone(),
         requests_per_second: tx.spec.workload.requests_per_second.unwrap_or(rate)
             * tx.spec.workload.load_factor.unwrap_or(1.0),
         services,
     });
+    let sources = match (&tx.spec.model.prometheus, &tx.spec.model.config_map) {
+        (Some(p), None) => format!("from Prometheus over {}", p.window),
+        (Some(p), Some(c)) => format!("from Prometheus over {} and ConfigMap {c}", p.window),
+        (None, Some(c)) => format!("from ConfigMap {c}"),
+        (None, None) => String::new(),
+    };
     set_condition(
         status,
         generation,
@@ -573,13 +776,8 @@ async fn record(
         true,
         "Fitted",
         format!(
-            "{} workloads fitted from Prometheus over {}; import: {} defaults used",
-            fitted.workloads.len(),
-            tx.spec
-                .model
-                .prometheus
-                .as_ref()
-                .map_or("", |p| p.window.as_str()),
+            "{} workloads fitted {sources}; import: {} defaults used",
+            workloads.count(),
             warnings.len()
         ),
     );
@@ -837,6 +1035,81 @@ mod tests {
         assert_eq!(
             selector_string(&selector),
             "app.kubernetes.io/part-of=shop,tier in (a,b),!canary"
+        );
+    }
+
+    fn hpa_recommendation(apply: &str) -> Recommendation {
+        Recommendation {
+            id: "r-1".into(),
+            state: RecommendationState::Pending,
+            created_at: now(),
+            summary: String::new(),
+            patches: vec![PatchSpec {
+                api_version: "autoscaling/v2".into(),
+                kind: "HorizontalPodAutoscaler".into(),
+                name: "web".into(),
+                apply: apply.into(),
+            }],
+            previous: Vec::new(),
+            predicted: Kpis::default(),
+            cost_delta_per_hour: 0.0,
+            approve: String::new(),
+            applied_at: None,
+            outcome: None,
+        }
+    }
+
+    fn live_hpa(min: i32, max: i32, desired: i32) -> ClusterObjects {
+        let hpa = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web"},
+            "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"},
+                     "minReplicas": min, "maxReplicas": max},
+            "status": {"currentReplicas": desired, "desiredReplicas": desired}
+        }))
+        .unwrap();
+        ClusterObjects {
+            hpas: vec![hpa],
+            ..ClusterObjects::default()
+        }
+    }
+
+    #[test]
+    fn auto_mode_guardrails_hold_large_steps_early_applies_and_caps_below_need() {
+        let approval = Approval {
+            mode: ApprovalMode::Auto,
+            max_replica_step: Some(2),
+            min_interval_seconds: Some(600),
+        };
+        let objects = live_hpa(2, 6, 5);
+        let check = |apply: &str, last: Option<i64>| {
+            guardrail(
+                &hpa_recommendation(apply),
+                &objects,
+                &approval,
+                last,
+                10_000,
+            )
+        };
+        assert_eq!(check("spec: {minReplicas: 4}", None), None);
+        assert_eq!(
+            check("spec: {minReplicas: 4}", Some(9_500)).unwrap(),
+            "the last apply was 500 s ago; spec.approval.minIntervalSeconds is 600"
+        );
+        assert_eq!(check("spec: {minReplicas: 4}", Some(9_000)), None);
+        assert_eq!(
+            check("spec: {maxReplicas: 9}", None).unwrap(),
+            "HorizontalPodAutoscaler/web spec.maxReplicas 6 -> 9 moves by more than \
+             spec.approval.maxReplicaStep (2)"
+        );
+        assert_eq!(
+            check("spec: {maxReplicas: 4}", None).unwrap(),
+            "HorizontalPodAutoscaler/web spec.maxReplicas 4 is below the 5 replicas it wants now"
+        );
+        let gone = ClusterObjects::default();
+        let rec = hpa_recommendation("spec: {minReplicas: 3}");
+        assert_eq!(
+            guardrail(&rec, &gone, &approval, None, 0).unwrap(),
+            "HorizontalPodAutoscaler/web is gone"
         );
     }
 

@@ -12,8 +12,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Node, Service};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::Api;
+use kube::api::{Api, ListParams};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, controller, predicates, watcher};
@@ -53,12 +52,22 @@ pub struct Options {
 /// No client configuration; the CRD missing; the Lease lost; the HTTP port taken.
 pub async fn run(options: Options) -> anyhow::Result<()> {
     let client = live::client(options.kubeconfig.as_deref(), None).await?;
-    let crds = Api::<CustomResourceDefinition>::all(client.clone());
-    crds.get(TwinExperiment::crd_name()).await.map_err(|e| {
-        anyhow::anyhow!(
-            "the TwinExperiment CRD is not installed ({e}): kubectl apply --server-side -f crds/"
-        )
-    })?;
+    // Listing one TwinExperiment needs no more RBAC than the controller does; a 404 means
+    // the API server does not know the kind.
+    let experiments: Api<TwinExperiment> = match &options.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    if let Err(e) = experiments.list(&ListParams::default().limit(1)).await {
+        let hint = match &e {
+            kube::Error::Api(s) if s.code == 404 => format!(
+                "the {} CRD is not installed: kubectl apply --server-side -f crds/",
+                TwinExperiment::crd_name()
+            ),
+            _ => "cannot list TwinExperiments".to_owned(),
+        };
+        anyhow::bail!("{hint} ({e})");
+    }
 
     let shared = Arc::new(Shared::default());
     let listener = tokio::net::TcpListener::bind(options.listen).await?;

@@ -127,6 +127,11 @@ impl Cluster {
 
     /// A client that authenticates with a bearer `token` (e.g. a ServiceAccount's).
     pub async fn client_with_token(&self, token: &str) -> Client {
+        client_for(self.kubeconfig_with_token(token)).await
+    }
+
+    /// The admin kubeconfig with its user's credentials replaced by a bearer `token`.
+    pub fn kubeconfig_with_token(&self, token: &str) -> Kubeconfig {
         let mut kubeconfig = Kubeconfig::read_from(&self.kubeconfig).expect("the admin kubeconfig");
         let auth = kubeconfig.auth_infos[0]
             .auth_info
@@ -134,7 +139,7 @@ impl Cluster {
             .expect("the admin user");
         *auth = serde_json::from_value(serde_json::json!({ "token": token }))
             .expect("an AuthInfo with a token");
-        client_for(kubeconfig).await
+        kubeconfig
     }
 }
 

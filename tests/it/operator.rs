@@ -220,7 +220,43 @@ fn the_operator_fits_predicts_recommends_applies_and_rolls_back() {
         let now = std::time::UNIX_EPOCH.elapsed().unwrap().as_secs() as i64;
         let prometheus = server::start_with(&istio_text(&ns.name, now - 60, &WORKLOADS, &EDGES));
 
-        let first = Operator::start(cluster, &cluster.kubeconfig, &ns.name, "operator-1");
+        // The operator authenticates as the chart's ServiceAccount, so the chart's RBAC is
+        // what this test exercises (no pods: KWOK would only pretend to run them).
+        let helm_home = tempfile::tempdir().unwrap();
+        let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/kubetwin");
+        let installed = cluster
+            .command("helm")
+            .env("HOME", helm_home.path())
+            .args(["install", "kubetwin", chart, "-n", &ns.name, "--skip-crds"])
+            .args([
+                "--set",
+                "rbac.scope=namespaced",
+                "--set",
+                &format!("watchNamespace={}", ns.name),
+            ])
+            .args(["--set", "replicaCount=0"])
+            .output()
+            .unwrap();
+        assert!(
+            installed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&installed.stderr)
+        );
+        let token = cluster.kubectl(
+            &[
+                "create",
+                "token",
+                "kubetwin",
+                "-n",
+                &ns.name,
+                "--duration=1h",
+            ],
+            "",
+        );
+        let kubeconfig = helm_home.path().join("operator.kubeconfig");
+        let yaml = serde_json::to_string(&cluster.kubeconfig_with_token(token.trim())).unwrap();
+        std::fs::write(&kubeconfig, yaml).unwrap();
+        let first = Operator::start(cluster, &kubeconfig, &ns.name, "operator-1");
         cluster.kubectl(
             &["apply", "-f", "-"],
             &experiment(&ns.name, &prometheus.url),
@@ -318,7 +354,7 @@ fn the_operator_fits_predicts_recommends_applies_and_rolls_back() {
         );
 
         // A second operator waits for the Lease and does nothing.
-        let second = Operator::start(cluster, &cluster.kubeconfig, &ns.name, "operator-2");
+        let second = Operator::start(cluster, &kubeconfig, &ns.name, "operator-2");
         let holder = cluster.kubectl(
             &[
                 "get",

@@ -8,7 +8,9 @@ use super::ImportError;
 use crate::model::kinds::{
     API_VERSION, Object, ServiceModelSpec, SimulationSpec, TopologySpec, WorkloadSpec,
 };
-use crate::model::{Doc, Document, ScenarioError, read_documents, read_header, read_object};
+use crate::model::{
+    Doc, Document, ScenarioError, read_documents, read_header, read_object, split_documents,
+};
 
 /// What a fitted model says that Kubernetes does not: the documents `kubetwin fit
 /// --prometheus` writes (ServiceModels and a Workload), optionally a Topology (its
@@ -32,9 +34,22 @@ impl Model {
     /// An unreadable file, a malformed document (file, line, field path), a kind other than
     /// ServiceModel, Workload, Topology or Simulation, or two of a singleton kind.
     pub fn read(path: &Path) -> Result<Model, ImportError> {
-        let base_dir = path.parent().unwrap_or(Path::new(".")).to_owned();
+        let base_dir = path.parent().unwrap_or(Path::new("."));
+        Model::from_documents(read_documents(path)?, base_dir)
+    }
+
+    /// Reads a model from `text`, as if it were the file `name` (for messages), e.g. the
+    /// `model.yaml` key of a ConfigMap.
+    ///
+    /// # Errors
+    /// As [`Model::read`].
+    pub fn parse(name: &Path, text: &str) -> Result<Model, ImportError> {
+        Model::from_documents(split_documents(name, text), Path::new("."))
+    }
+
+    fn from_documents(documents: Vec<Document>, base_dir: &Path) -> Result<Model, ImportError> {
         let mut model = Model::default();
-        for document in read_documents(path)? {
+        for document in documents {
             let (api_version, kind) = read_header(&document)?;
             fn doc<T>(document: &Document, base_dir: &Path, object: T) -> Doc<T> {
                 Doc {
@@ -46,21 +61,21 @@ impl Model {
             match (api_version.as_str(), kind.as_str()) {
                 (API_VERSION, "ServiceModel") => model.service_models.push(doc(
                     &document,
-                    &base_dir,
+                    base_dir,
                     read_object(&document, true)?,
                 )),
                 (API_VERSION, "Workload") => {
                     once(&mut model.workload, &document)?;
-                    model.workload = Some(doc(&document, &base_dir, read_object(&document, true)?));
+                    model.workload = Some(doc(&document, base_dir, read_object(&document, true)?));
                 }
                 (API_VERSION, "Topology") => {
                     once(&mut model.topology, &document)?;
-                    model.topology = Some(doc(&document, &base_dir, read_object(&document, true)?));
+                    model.topology = Some(doc(&document, base_dir, read_object(&document, true)?));
                 }
                 (API_VERSION, "Simulation") => {
                     once(&mut model.simulation, &document)?;
                     model.simulation =
-                        Some(doc(&document, &base_dir, read_object(&document, true)?));
+                        Some(doc(&document, base_dir, read_object(&document, true)?));
                 }
                 _ => {
                     return Err(ScenarioError::Syntax {
