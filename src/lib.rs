@@ -18,12 +18,13 @@
 //! | module | what it holds | may depend on |
 //! |---|---|---|
 //! | [`model`] | the scenario vocabulary: k8s-openapi objects and kubetwin's kinds, loading with file:line errors, `--set` overrides. No behaviour. | — |
-//! | [`k8s`] | translation of Kubernetes values (quantities, pod requests); sweeps as Indexed Jobs | model |
+//! | [`k8s`] | Kubernetes values (quantities, pod requests, selectors); import of objects into a scenario, export, diff as patches; live listing (feature `operator`); sweeps as Indexed Jobs | model, fit, sim |
 //! | [`fit`] | distribution families: validation, sampling, fitting, goodness of fit | model |
 //! | [`sim`] | the deterministic engine: world, event loop, control loops (autoscalers, ReplicaSets, faults), scheduler plugins, load balancing, statistics | model, k8s, fit |
 //! | [`sweep`] | grids of configurations with replications and confidence intervals, shards, the SLO-constrained optimizer | model, sim |
 //! | [`report`] | rendering run and sweep reports: tables, CSV, SVG charts, HTML; SVG plots of fits | sim, sweep, fit |
 //! | `prom` (feature `operator`) | Prometheus queries -> observations; fitted ServiceModel/Workload documents | model, fit |
+//! | `operator` (feature `operator`) | the TwinExperiment CRD, controller, cycle (import → fit → simulate → optimize → diff), approval, Lease, HTTP server | everything above |
 //! | `cli` (binary side) | clap subcommands calling the library | everything |
 //!
 //! The engine never reads a clock or an ambient random generator: a run is a pure

@@ -22,7 +22,7 @@ use super::cycle::{Cycle, CycleError, Outcome, Prediction};
 use super::http::Shared;
 use super::{FIELD_MANAGER, apply, now};
 use crate::fit::Family;
-use crate::k8s::import::{self, ClusterObjects, ImportOptions, Model};
+use crate::k8s::import::{self, ClusterObjects, ImportOptions, Model, annotations};
 use crate::k8s::live::{self, LiveError, Selection};
 use crate::model::Doc;
 use crate::model::kinds::ArrivalSpec;
@@ -492,7 +492,7 @@ async fn cycle_if_due(
                 Some(o) => Some(prom::fit_observations(o, &FAMILIES)?),
                 None => None,
             };
-            let model = model(fitted.as_ref(), given, &spec)?;
+            let model = model(fitted.as_ref(), given, &spec, &objects)?;
             let imported = import::to_scenario(
                 &objects,
                 &ImportOptions {
@@ -594,17 +594,39 @@ async fn config_map_model(ctx: &Context, namespace: &str, name: &str) -> Result<
     Ok(Model::parse(std::path::Path::new(&file), text)?)
 }
 
-/// The import's model: the fit's ServiceModels and Workload, with the ConfigMap's documents
-/// taking precedence (a ServiceModel replaces the fitted one of its name).
+/// The import's model: the fit's ServiceModels (with the workers a workload's
+/// `kubetwin.io/workers` annotation gives: Prometheus cannot tell) and Workload, with the
+/// ConfigMap's documents taking precedence (a ServiceModel replaces the fitted one of its
+/// name).
 fn model(
     fitted: Option<&prom::ObservedModel>,
     given: Option<Model>,
     spec: &TwinExperimentSpec,
+    objects: &ClusterObjects,
 ) -> Result<Model, Error> {
     let mut model = match fitted {
         Some(fitted) => fitted_model(fitted, spec)?,
         None => Model::default(),
     };
+    let metadata = (objects.deployments.iter().map(|d| &d.metadata))
+        .chain(objects.stateful_sets.iter().map(|s| &s.metadata));
+    for meta in metadata {
+        let annotated = meta
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(annotations::WORKERS));
+        let fitted =
+            (model.service_models.iter_mut()).find(|m| m.object.metadata.name == meta.name);
+        if let (Some(value), Some(fitted)) = (annotated, fitted) {
+            fitted.object.spec.workers = annotations::count(value, 1).map_err(|e| {
+                Error::InvalidSpec(format!(
+                    "{}: metadata.annotations[{}]: {e}",
+                    meta.name.as_deref().unwrap_or_default(),
+                    annotations::WORKERS
+                ))
+            })?;
+        }
+    }
     if let Some(given) = given {
         let names: Vec<&Option<String>> = (given.service_models.iter())
             .map(|m| &m.object.metadata.name)
@@ -861,12 +883,7 @@ async fn record(
                         .expect("JSON values serialize to YAML"),
                 })
                 .collect();
-            let summary = proposal
-                .settings
-                .iter()
-                .map(|(path, value)| format!("{path}={value}"))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let summary = summary(&proposal.settings);
             let same = pending.is_some_and(|i| status.recommendations[i].patches == patches);
             if let (true, Some(i)) = (same, pending) {
                 status.recommendations[i].predicted = kpis(&proposal.prediction);
@@ -979,6 +996,27 @@ async fn record(
         "Healthy",
         "the last cycle succeeded".into(),
     );
+}
+
+/// A proposal's settings in one line, per object: `hpa/frontend minReplicas=1 maxReplicas=2`.
+fn summary(settings: &[(String, String)]) -> String {
+    let mut objects: Vec<(String, Vec<String>)> = Vec::new();
+    for (path, value) in settings {
+        let (object, field) = path.split_once(':').unwrap_or(("", path));
+        let object = object.replace("horizontalpodautoscaler/", "hpa/");
+        let field = (field.strip_prefix("spec.template.spec."))
+            .or(field.strip_prefix("spec."))
+            .unwrap_or(field);
+        let setting = format!("{field}={value}");
+        match objects.iter_mut().find(|(o, _)| *o == object) {
+            Some((_, fields)) => fields.push(setting),
+            None => objects.push((object, vec![setting])),
+        }
+    }
+    (objects.iter())
+        .map(|(object, fields)| format!("{object} {}", fields.join(" ")))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn publish_metrics(ctx: &Context, key: &str, status: &TwinExperimentStatus) {
@@ -1110,6 +1148,20 @@ mod tests {
         assert_eq!(
             guardrail(&rec, &gone, &approval, None, 0).unwrap(),
             "HorizontalPodAutoscaler/web is gone"
+        );
+    }
+
+    #[test]
+    fn summaries_group_settings_by_object() {
+        let settings = [
+            ("horizontalpodautoscaler/web:spec.minReplicas", "1"),
+            ("horizontalpodautoscaler/web:spec.maxReplicas", "2"),
+            ("deployment/db:spec.template.spec.nodeSelector", "{zone: a}"),
+        ]
+        .map(|(p, v)| (p.to_owned(), v.to_owned()));
+        assert_eq!(
+            summary(&settings),
+            "hpa/web minReplicas=1 maxReplicas=2; deployment/db nodeSelector={zone: a}"
         );
     }
 
