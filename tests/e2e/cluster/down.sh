@@ -14,8 +14,8 @@ ours() { [ -r "/proc/$2/cmdline" ] && tr '\0' ' ' < "/proc/$2/cmdline" | grep -q
 
 if [ -f "$dir/watcher.pid" ]; then
   w=$(cat "$dir/watcher.pid")
-  # When the watcher itself runs us, it is our parent and ends on its own.
-  [ "$w" != "$PPID" ] && kill "$w" 2>/dev/null
+  # When the watcher itself runs us (it execs down.sh), it ends with us.
+  [ "$w" != "$PPID" ] && [ "$w" != "$$" ] && kill "$w" 2>/dev/null
 fi
 pids=()
 while read -r name pid; do

@@ -169,8 +169,10 @@ done
   || fail "the controller manager did not create the default ServiceAccount within 20 s"
 
 if [ -n "$watch" ]; then
-  (while kill -0 "$watch" 2>/dev/null; do sleep 1; done; "$here/down.sh" "$dir") \
-    </dev/null >/dev/null 2>&1 &
+  # In a session of its own, so that a signal to the watched process's group (Ctrl-C on a
+  # test run) does not take the watcher with it: it still removes what is left.
+  setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; exec "$2" "$3"' \
+    watcher "$watch" "$here/down.sh" "$dir" </dev/null >/dev/null 2>&1 &
   echo $! > "$dir/watcher.pid"
 fi
 
