@@ -21,6 +21,8 @@ mod openmetrics;
 #[cfg(feature = "operator")]
 mod operator;
 #[cfg(feature = "operator")]
+mod operator_mock;
+#[cfg(feature = "operator")]
 mod prom;
 mod queueing;
 #[cfg(feature = "operator")]
