@@ -59,11 +59,8 @@ impl FlowState {
 
 /// The time of the last admitted arrival, replaying every flow's arrivals in time order
 /// under the run's stop conditions (at most `stop_requests`, none after `stop_time`).
-pub fn last_arrival(flows: &[FlowDef], settings: &Settings) -> Option<SimTime> {
-    let mut states: Vec<FlowState> = flows
-        .iter()
-        .map(|f| FlowState::new(settings.seed, f))
-        .collect();
+pub fn last_arrival(flows: &[FlowDef], settings: &Settings, seed: u64) -> Option<SimTime> {
+    let mut states: Vec<FlowState> = flows.iter().map(|f| FlowState::new(seed, f)).collect();
     let mut heap: BinaryHeap<Reverse<(SimTime, usize)>> = states
         .iter()
         .enumerate()

@@ -4,7 +4,8 @@
 //! configuration that meets it ([`optimize`]).
 //!
 //! **Common random numbers.** Replication `r` of every configuration uses the master seed
-//! `seed + r`. Every component draws from its own stream keyed by its name
+//! `seed + r` (a configuration's own seed when a dimension varies `simulation:spec.seed`),
+//! the very run `simulate --seed SEED+r` makes, measurement window included. Every component draws from its own stream keyed by its name
 //! ([`crate::sim::rng::stream`]), so two configurations that differ in, say, replicas see
 //! the same arrivals and the same service times of the pods they share: differences
 //! between configurations are not noise between seeds.
@@ -274,6 +275,17 @@ pub fn evaluate(
     configurations: &[(usize, Vec<usize>)],
     progress: SweepProgress<'_>,
 ) -> Result<(u64, Vec<ConfigResult>), SweepError> {
+    if spec.seed.is_some()
+        && let Some(d) = spec.dimensions.iter().find(|d| {
+            d.path.to_ascii_lowercase().starts_with("simulation") && d.path.ends_with(":spec.seed")
+        })
+    {
+        // `--seed` replaces every configuration's seed: the varied one would be ignored.
+        return Err(SweepError::Vary {
+            expression: d.path.clone(),
+            message: "varies the seed, which --seed fixes: drop one of them".into(),
+        });
+    }
     let worlds = worlds(spec, configurations)?;
     let replications = spec.replications.max(1);
     let seed = match (worlds.first(), spec.seed) {
@@ -301,7 +313,10 @@ pub fn evaluate(
     let kpis: Vec<Kpis> = jobs
         .par_iter()
         .map(|&(w, r)| {
-            let report = sim::run_seeded(&worlds[w].2, seed + u64::from(r), &mut |_| {});
+            // Each configuration's own seed: `--vary simulation:spec.seed=...` varies it
+            // (with `--seed` every world has that seed).
+            let world = &worlds[w].2;
+            let report = sim::run_seeded(world, world.settings.seed + u64::from(r), &mut |_| {});
             progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
             Kpis::of(&report)
         })

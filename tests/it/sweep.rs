@@ -350,3 +350,116 @@ fn a_sweep_can_vary_the_load_balancing_policy() {
     // difference means the policy reached the Service.
     assert_ne!(mean[0], mean[1]);
 }
+
+/// The figures of replication `run` of the first configuration of `sweep -o json`.
+fn sweep_run(json: &str, config: usize, run: usize) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    v["configurations"][config]["runs"][run].clone()
+}
+
+/// The same figures from `simulate -o json`, as the sweep names them.
+fn simulate_figures(args: &[&str]) -> serde_json::Value {
+    let (ok, out, err) = kubetwin(args);
+    assert!(ok, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let t = &r["ttr"];
+    serde_json::json!({
+        "seed": r["seed"], "arrived": r["requests"]["arrived"],
+        "mean": t["mean"], "p50": t["p50"], "p90": t["p90"], "p95": t["p95"],
+        "p99": t["p99"], "p999": t["p999"],
+    })
+}
+
+fn only_ttr(run: &serde_json::Value) -> serde_json::Value {
+    let keys = [
+        "seed", "arrived", "mean", "p50", "p90", "p95", "p99", "p999",
+    ];
+    keys.iter()
+        .map(|k| (k.to_string(), run[k].clone()))
+        .collect()
+}
+
+#[test]
+fn replication_r_is_the_run_simulate_makes_with_seed_plus_r() {
+    // docs/sweep.md: replication r runs with SEED+r. Its measurement window (which ends
+    // `cooldownSeconds` before the last arrival) must come from that seed too, so the
+    // figures are equal to the last bit, not merely close.
+    let scenario = "examples/edge-image-recognition/scenario.yaml";
+    let (ok, sweep, err) = kubetwin(&[
+        "sweep",
+        scenario,
+        "--vary",
+        "deployment:spec.replicas=5",
+        "--replications",
+        "3",
+        "--requests",
+        "3000",
+        "--seed",
+        "7",
+        "-o",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    for r in 0..3 {
+        let seed = (7 + r).to_string();
+        let alone = simulate_figures(&[
+            "simulate",
+            scenario,
+            "--set",
+            "deployment:spec.replicas=5",
+            "--requests",
+            "3000",
+            "--seed",
+            &seed,
+            "-o",
+            "json",
+        ]);
+        assert_eq!(
+            only_ttr(&sweep_run(&sweep, 0, r as usize)),
+            alone,
+            "replication {r}"
+        );
+    }
+}
+
+#[test]
+fn varying_the_scenario_seed_changes_the_runs() {
+    let scenario = "examples/edge-image-recognition/scenario.yaml";
+    let (ok, sweep, err) = kubetwin(&[
+        "sweep",
+        scenario,
+        "--vary",
+        "simulation:spec.seed=1,2",
+        "--replications",
+        "2",
+        "--requests",
+        "2000",
+        "-o",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    let seeds = |c| [0, 1].map(|r| sweep_run(&sweep, c, r)["seed"].as_u64().unwrap());
+    assert_eq!((seeds(0), seeds(1)), ([1, 2], [2, 3]));
+    // Seed 2 is replication 1 of the first configuration and replication 0 of the second:
+    // the same run; seeds 1 and 2 are not.
+    assert_eq!(sweep_run(&sweep, 0, 1), sweep_run(&sweep, 1, 0));
+    assert_ne!(
+        sweep_run(&sweep, 0, 0)["p99"],
+        sweep_run(&sweep, 1, 0)["p99"]
+    );
+    // With --seed, which fixes every configuration's seed, varying it is an error.
+    let (ok, _, err) = kubetwin(&[
+        "sweep",
+        scenario,
+        "--vary",
+        "simulation:spec.seed=1,2",
+        "--seed",
+        "3",
+        "--requests",
+        "100",
+    ]);
+    assert!(
+        !ok && err.contains("varies the seed, which --seed fixes"),
+        "{err}"
+    );
+}

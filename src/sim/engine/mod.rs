@@ -313,7 +313,9 @@ impl<'w> Engine<'w> {
                 .map(|d| stream(seed, &format!("{what}/{}", d.name)))
                 .collect()
         };
-        let window_end = last_arrival(&w.flows, s).map_or(SimTime::ZERO, |t| t - s.cooldown);
+        // The run's seed, not the world's: replication r of a sweep (`seed + r`) must be
+        // the run `simulate --seed SEED+r` makes, measurement window included.
+        let window_end = last_arrival(&w.flows, s, seed).map_or(SimTime::ZERO, |t| t - s.cooldown);
         let autoscalers = w
             .autoscalers
             .iter()
