@@ -17,13 +17,16 @@
 //! fails when they drift.
 
 pub mod apply;
+mod approval;
 pub mod crd;
 pub mod cycle;
 pub mod http;
+mod inputs;
 pub mod leader;
 pub mod metrics;
 pub mod reconcile;
 pub mod run;
+mod status;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::CustomResourceExt;
