@@ -4,8 +4,9 @@
 //! Lease's `resourceVersion`, so two replicas racing for it cannot both win.
 //!
 //! [`Elector::acquire`] waits until this replica holds the Lease; [`Elector::renew_forever`]
-//! keeps it and returns (an error) only when it is lost, after which the process must stop
-//! acting — the operator exits and Kubernetes restarts it as a candidate.
+//! keeps it and returns (an error) only when it is lost or has gone [`RENEW_DEADLINE`]
+//! without a renewal — before another replica may take it over — after which the process
+//! must stop acting: the operator exits and Kubernetes restarts it as a candidate.
 
 use std::time::Duration;
 
@@ -18,6 +19,16 @@ use kube::api::{Api, PostParams};
 pub const LEASE_DURATION: Duration = Duration::from_secs(15);
 /// How often the holder renews, and a candidate retries.
 pub const RENEW: Duration = Duration::from_secs(4);
+/// How long the holder may go without a successful renewal before it stops acting.
+pub const RENEW_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Where a step left the Lease.
+enum Step {
+    /// This replica holds it.
+    Leading,
+    /// Another replica holds it (its identity; empty if it won a race just now).
+    HeldBy(String),
+}
 
 /// Why leadership could not be kept.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +36,9 @@ pub enum LeaderError {
     /// Another replica holds the Lease now.
     #[error("lease {0} was taken over by {1}")]
     Lost(String, String),
+    /// No renewal succeeded within the deadline.
+    #[error("lease {0} was not renewed for {1:?}")]
+    Deadline(String, Duration),
     /// The API server refused or failed a Lease request.
     #[error("lease {lease}: {source}")]
     Api {
@@ -59,58 +73,59 @@ impl Elector {
         format!("{}/{}", self.namespace, self.name)
     }
 
-    /// Waits until this replica holds the Lease.
+    /// Waits until this replica holds the Lease. Transient API errors (a restarting API
+    /// server) are retried.
     ///
     /// # Errors
-    /// An API error other than a lost race (e.g. 403: no RBAC for Leases).
+    /// A refusal (401 or 403: no RBAC for Leases).
     pub async fn acquire(&self) -> Result<(), LeaderError> {
         loop {
-            if self.try_acquire_or_renew().await? {
-                tracing::info!(lease = %self.lease_name(), identity = %self.identity, "leading");
-                return Ok(());
+            match self.step().await {
+                Ok(Step::Leading) => {
+                    tracing::info!(lease = %self.lease_name(), identity = %self.identity, "leading");
+                    return Ok(());
+                }
+                Ok(Step::HeldBy(_)) => {}
+                Err(LeaderError::Api {
+                    source: kube::Error::Api(s),
+                    ..
+                }) if s.code == 401 || s.code == 403 => {
+                    return Err(LeaderError::Api {
+                        lease: self.lease_name(),
+                        source: kube::Error::Api(s),
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "acquiring the lease failed; retrying"),
             }
             tokio::time::sleep(RENEW).await;
         }
     }
 
-    /// Renews the Lease every [`RENEW`] until it is lost.
-    ///
-    /// # Errors
-    /// [`LeaderError::Lost`] when another replica holds it; an API error when renewals fail
-    /// for longer than the Lease lasts.
+    /// Renews the Lease every [`RENEW`] until it is lost, or until no renewal has
+    /// succeeded for [`RENEW_DEADLINE`] (each attempt is cut off at that deadline), which is
+    /// shorter than the Lease's duration: this replica stops acting before another may take
+    /// over, as client-go's leader election does.
     pub async fn renew_forever(&self) -> LeaderError {
-        let mut failing_since: Option<tokio::time::Instant> = None;
+        let mut renewed = tokio::time::Instant::now();
         loop {
             tokio::time::sleep(RENEW).await;
-            match self.try_acquire_or_renew().await {
-                Ok(true) => failing_since = None,
-                Ok(false) => {
-                    let holder = self.holder().await.unwrap_or_default();
+            let left = RENEW_DEADLINE.saturating_sub(renewed.elapsed());
+            if left.is_zero() {
+                return LeaderError::Deadline(self.lease_name(), RENEW_DEADLINE);
+            }
+            match tokio::time::timeout(left, self.step()).await {
+                Ok(Ok(Step::Leading)) => renewed = tokio::time::Instant::now(),
+                Ok(Ok(Step::HeldBy(holder))) => {
                     return LeaderError::Lost(self.lease_name(), holder);
                 }
-                Err(e) => {
-                    let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
-                    tracing::warn!(error = %e, "lease renewal failed");
-                    if since.elapsed() >= LEASE_DURATION {
-                        return e;
-                    }
-                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "lease renewal failed"),
+                Err(_) => tracing::warn!("lease renewal timed out"),
             }
         }
     }
 
-    async fn holder(&self) -> Option<String> {
-        self.api
-            .get_opt(&self.name)
-            .await
-            .ok()??
-            .spec?
-            .holder_identity
-    }
-
-    /// One step: create the Lease, renew it if ours, or take it over if expired. `true`
-    /// when this replica holds it afterwards.
-    async fn try_acquire_or_renew(&self) -> Result<bool, LeaderError> {
+    /// One step: create the Lease, renew it if ours, or take it over if expired.
+    async fn step(&self) -> Result<Step, LeaderError> {
         let api_error = |source| LeaderError::Api {
             lease: self.lease_name(),
             source,
@@ -127,8 +142,8 @@ impl Elector {
                 spec: Some(self.spec(now.clone(), now, 0)),
             };
             return match self.api.create(&PostParams::default(), &lease).await {
-                Ok(_) => Ok(true),
-                Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+                Ok(_) => Ok(Step::Leading),
+                Err(kube::Error::Api(s)) if s.code == 409 => Ok(Step::HeldBy(String::new())),
                 Err(e) => Err(api_error(e)),
             };
         };
@@ -141,8 +156,9 @@ impl Elector {
             now.0.as_second() - renewed.0.as_second() > valid
         });
         if !ours && !expired {
-            return Ok(false);
+            return Ok(Step::HeldBy(spec.holder_identity.unwrap_or_default()));
         }
+        let holder = spec.holder_identity.clone().unwrap_or_default();
         lease.spec = Some(if ours {
             LeaseSpec {
                 renew_time: Some(now),
@@ -157,8 +173,8 @@ impl Elector {
             .replace(&self.name, &PostParams::default(), &lease)
             .await
         {
-            Ok(_) => Ok(true),
-            Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+            Ok(_) => Ok(Step::Leading),
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(Step::HeldBy(holder)),
             Err(e) => Err(api_error(e)),
         }
     }
