@@ -30,6 +30,13 @@ const REJECTION_MIN_MASS: f64 = 0.25;
 const MIN_TRUNCATED_MASS: f64 = 1e-9;
 /// How far mixture weights may sum from 1.
 const WEIGHT_SUM_TOLERANCE: f64 = 1e-6;
+/// Largest `|draw|` a distribution's `1 - 1e-6` quantile (and its `1e-6` quantile) may
+/// reach, in milliseconds: 1e9 ms, about 11.6 days. The simulated clock counts integer
+/// nanoseconds in a `u64` (about 584 years), so up to ~18,000 such draws in a row still
+/// fit it; a draw of, say, `N(0, 1e308)` would saturate it and the run would never end.
+pub const MAX_DRAW_MS: f64 = 1e9;
+/// The tail probability at which [`MAX_DRAW_MS`] is checked.
+const DRAW_TAIL: f64 = 1e-6;
 
 /// An invalid [`DistSpec`]: the offending field and what is wrong with it.
 ///
@@ -275,7 +282,52 @@ impl Distribution {
                 (empirical(samples)?, 0.0)
             }
         };
-        Ok(Self { repr, shift })
+        let dist = Self { repr, shift };
+        dist.check_fits_clock(spec)?;
+        Ok(dist)
+    }
+
+    /// Rejects a distribution whose draws cannot fit the simulated clock: its `1e-6` and
+    /// `1 - 1e-6` quantiles must be finite and within `±`[`MAX_DRAW_MS`]. The error names
+    /// the parameter that sets the scale.
+    fn check_fits_clock(&self, spec: &DistSpec) -> Result<(), DistError> {
+        let (lo, hi) = (self.quantile(DRAW_TAIL), self.quantile(1.0 - DRAW_TAIL));
+        let fits = |x: f64| x.abs() <= MAX_DRAW_MS;
+        if fits(lo) && fits(hi) {
+            return Ok(());
+        }
+        let big = |x: f64| !fits(x);
+        let field = match *spec {
+            DistSpec::Constant { .. } => "value",
+            DistSpec::Uniform { min, .. } if big(min) => "min",
+            DistSpec::Uniform { .. } => "max",
+            DistSpec::Exponential { .. } => "mean",
+            DistSpec::Normal { mean, .. } if big(mean) => "mean",
+            DistSpec::Normal { .. } => "stdDev",
+            DistSpec::NormalFromPercentile { mean, .. } if big(mean) => "mean",
+            DistSpec::NormalFromPercentile { .. } => "value",
+            DistSpec::LogNormal { shift, .. }
+            | DistSpec::Gamma { shift, .. }
+            | DistSpec::Weibull { shift, .. }
+            | DistSpec::Pareto { shift, .. }
+                if big(shift) =>
+            {
+                "shift"
+            }
+            DistSpec::LogNormal { .. } => "sigma",
+            DistSpec::Gamma { .. } | DistSpec::Weibull { .. } => "scale",
+            DistSpec::Pareto { .. } => "shape",
+            DistSpec::Mixture { .. } => "components",
+            DistSpec::Empirical { .. } => "samples",
+        };
+        let message = format!(
+            "draws reach {:e} ms (quantiles {:e} to {:e}); the simulated clock takes draws \
+             within ±{MAX_DRAW_MS:e} ms",
+            if big(hi) { hi } else { lo },
+            lo,
+            hi
+        );
+        Err(DistError::new(field, message))
     }
 
     /// Draws one value. Allocation-free; `O(1)` except for the mixture's linear component
@@ -558,7 +610,9 @@ impl TruncatedNormal {
     #[inline]
     fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
         if self.rejection {
-            loop {
+            // Bounded: with mass >= 1/4 all 64 tries miss with probability < 1e-8; the
+            // inversion below then draws from the same law, so the result stays exact.
+            for _ in 0..64 {
                 let x = self.sampler.sample(rng);
                 if x >= self.min && x <= self.max {
                     return x;

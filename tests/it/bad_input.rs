@@ -356,3 +356,111 @@ fn bad_traces_name_the_file_and_row() {
     let e = load("t\n-1\n");
     assert!(e.contains("-1"), "{e}");
 }
+
+#[test]
+fn draws_that_cannot_fit_the_clock_are_rejected_with_their_field() {
+    // N(5, 1e308) once made `simulate` run forever: its draws saturate the nanosecond
+    // clock. The loader now names the field and its line.
+    let huge = edit(
+        &valid(),
+        "serviceTime: {type: exponential, mean: 5}\n  calls",
+        "serviceTime: {type: normal, mean: 5, stdDev: 1e308}\n  calls",
+    );
+    rejects(
+        &huge,
+        &[
+            "serviceTime.stdDev",
+            "the simulated clock takes draws within",
+        ],
+    );
+    // The loader's errors give the file and the line of the object's document.
+    rejects(
+        &huge,
+        &["test.yaml:", "ServiceModel/a spec.serviceTime.stdDev"],
+    );
+    let mean = edit(&valid(), "mean: 5}\n  calls", "mean: 1e300}\n  calls");
+    rejects(&mean, &["serviceTime.mean", "simulated clock"]);
+}
+
+/// A fixed-seed linear congruential generator: the mutants are the same on every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+#[test]
+fn mutated_bundled_scenarios_either_fail_cleanly_or_finish() {
+    // 3 scenarios x 80 mutants: one number replaced by NaN, an infinity, a huge or a
+    // negative value, or one line dropped. Each must give an error or a finished run of
+    // 40 requests; a panic fails the test, and a run that never ends hangs it.
+    const BAD: [&str; 8] = [
+        ".nan", ".inf", "-.inf", "1e308", "-1e308", "-1", "0", "1e15",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Lcg(13);
+    let (mut errors, mut finished) = (0, 0);
+    for scenario in [
+        "examples/mmc/scenario.yaml",
+        "examples/edge-image-recognition/scenario.yaml",
+        "examples/edge-image-recognition/autoscaling.yaml",
+    ] {
+        let text = std::fs::read_to_string(scenario).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for i in 0..80 {
+            let l = rng.below(lines.len());
+            let mut mutant: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+            if i % 5 == 4 {
+                mutant.remove(l);
+            } else {
+                // The first number at or after line l.
+                let Some((k, start, end)) = (l..lines.len()).find_map(|k| {
+                    let s = lines[k];
+                    let start = s.find(|c: char| c.is_ascii_digit())?;
+                    let end = s[start..]
+                        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e'))
+                        .map_or(s.len(), |e| start + e);
+                    Some((k, start, end))
+                }) else {
+                    continue;
+                };
+                let bad = BAD[rng.below(BAD.len())];
+                mutant[k] = format!("{}{bad}{}", &lines[k][..start], &lines[k][end..]);
+            }
+            let file = dir.path().join("scenario.yaml");
+            std::fs::write(&file, mutant.join("\n")).unwrap();
+            let run = model::load(&file, &[])
+                .map_err(|e| e.to_string())
+                .and_then(|s| {
+                    let options = BuildOptions {
+                        requests: Some(40),
+                        ..Default::default()
+                    };
+                    sim::build(&s, options).map_err(|e| e.to_string())
+                });
+            match run {
+                Err(e) => {
+                    assert!(!e.is_empty());
+                    errors += 1;
+                }
+                Ok(world) => {
+                    let report = sim::run(&world, &mut |_| {});
+                    let r = report.requests;
+                    assert_eq!(r.arrived, r.completed + r.rejected + r.failed + r.in_flight);
+                    finished += 1;
+                }
+            }
+        }
+    }
+    // Both outcomes occur, so the mutations neither all break nor all miss the scenario.
+    assert!(
+        errors > 20 && finished > 20,
+        "{errors} errors, {finished} finished"
+    );
+}

@@ -24,10 +24,22 @@ pub(super) fn flows(
         let invalid = |suffix: &str, message: String| {
             workload.invalid(wname, format!("{field}.{suffix}"), message)
         };
+        // A flow starting ages away would have the control loops tick until then: the
+        // same bound as on a distribution's draws (about 11.6 days).
+        let max_seconds = crate::fit::MAX_DRAW_MS / 1e3;
         if !(f.start_seconds.is_finite() && f.start_seconds >= 0.0) {
             return Err(invalid(
                 "startSeconds",
                 format!("must be >= 0, got {}", f.start_seconds),
+            ));
+        }
+        if f.start_seconds > max_seconds {
+            return Err(invalid(
+                "startSeconds",
+                format!(
+                    "must be <= {max_seconds:e} seconds, got {}",
+                    f.start_seconds
+                ),
             ));
         }
         if let Some(end) = f.end_seconds
