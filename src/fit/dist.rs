@@ -282,7 +282,18 @@ impl Distribution {
                 (empirical(samples)?, 0.0)
             }
         };
-        let dist = Self { repr, shift };
+        Ok(Self { repr, shift })
+    }
+
+    /// [`Self::from_spec`] for a time the engine will draw: also rejects draws the
+    /// simulated clock cannot hold (see [`MAX_DRAW_MS`]). Fitting keeps the plain
+    /// [`Self::from_spec`]: a heavy-tailed candidate still takes part in the ranking.
+    ///
+    /// # Errors
+    /// As [`Self::from_spec`], and when the `1e-6` or `1 - 1e-6` quantile is beyond
+    /// `±`[`MAX_DRAW_MS`].
+    pub fn for_simulation(spec: &DistSpec, base_dir: &Path) -> Result<Self, DistError> {
+        let dist = Self::from_spec(spec, base_dir)?;
         dist.check_fits_clock(spec)?;
         Ok(dist)
     }

@@ -432,7 +432,7 @@ pub(super) fn dist<T>(
     field: &str,
     spec: &DistSpec,
 ) -> Result<Distribution, ScenarioError> {
-    Distribution::from_spec(spec, &doc.base_dir).map_err(|e| {
+    Distribution::for_simulation(spec, &doc.base_dir).map_err(|e| {
         let inner = e.path();
         let path = if inner.is_empty() {
             field.to_owned()
