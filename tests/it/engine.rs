@@ -359,11 +359,13 @@ fn bundled_scenarios_run_and_meet_expectations() {
         r.requests.measured
     );
     // TTR is at least the access round trip (2 x 2 ms) plus both services' means (4.8 + 9.2 ms).
-    assert!(
-        r.ttr.mean.unwrap() > 18.0 && r.ttr.p99.unwrap() < 200.0,
-        "{:?}",
-        r.ttr
-    );
+    // The README's 10-replication sweep gives this configuration (4 replicas each) mean
+    // 24.04 ± 0.18 ms and p99 60.22 ± 1.41 ms (95% CIs), i.e. one run's standard deviation
+    // is about 0.25 ms for the mean and 2.0 ms for p99 (half-width x sqrt(10) / 2.26).
+    // Tolerance: 3 of those (this seed gives 24.03 and 60.29).
+    let (mean, p99) = (r.ttr.mean.unwrap(), r.ttr.p99.unwrap());
+    assert!(mean > 18.0 && (mean - 24.04).abs() <= 0.75, "{:?}", r.ttr);
+    assert!((p99 - 60.22).abs() <= 6.0, "{:?}", r.ttr);
 }
 
 #[test]
