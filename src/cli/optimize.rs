@@ -22,9 +22,13 @@ pub struct Args {
     /// figure (mean, p99, ...).
     #[arg(long, default_value = "cost")]
     objective: String,
-    /// The constraint, e.g. 'p99<=60ms', on the mean over replications.
+    /// The constraint, e.g. 'p99<=60ms', judged on the far end of the 95% interval of the
+    /// mean over replications (or on the mean with `--slo-rule mean`).
     #[arg(long)]
     slo: String,
+    /// `bound` (default) or `mean`: see `kubetwin sweep --slo-rule`.
+    #[arg(long, default_value = "bound", value_name = "bound|mean")]
+    slo_rule: String,
     /// Runs per configuration.
     #[arg(long, default_value_t = 3)]
     replications: u32,
@@ -72,8 +76,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{}", e.to_string().replacen("--vary", "--decide", 1)))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let slo: Slo = args
+    let mut slo: Slo = args
         .slo
+        .parse()
+        .map_err(|e: sweep::SweepError| anyhow::anyhow!("{e}"))?;
+    slo.rule = args
+        .slo_rule
         .parse()
         .map_err(|e: sweep::SweepError| anyhow::anyhow!("{e}"))?;
     let objective: Kpi = args
@@ -166,7 +174,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// How a configuration scores: the objective's mean, and how far the SLO's mean misses
 /// its bound, relative to the bound.
 fn evaluation(config: &ConfigResult, objective: Kpi, slo: &Slo) -> Evaluation {
-    let slo_value = config.mean(slo.kpi);
+    // The value the rule judges (the interval's far end by default), so that the
+    // infeasible are ranked by how far that misses.
+    let slo_value = config
+        .kpis
+        .get(slo.kpi.name())
+        .map(|e| slo.judged(e, slo.rule));
     let violation = match slo_value {
         None => f64::MAX,
         Some(_) if config.meets_slo == Some(true) => 0.0,

@@ -31,6 +31,10 @@ pub struct Args {
     /// The objective each configuration is checked against, e.g. 'p99<=60ms'.
     #[arg(long)]
     slo: Option<String>,
+    /// How replications meet the SLO: `bound` (the far end of the 95% interval of the
+    /// mean) or `mean` (the mean alone).
+    #[arg(long, default_value = "bound", value_name = "bound|mean")]
+    slo_rule: String,
     #[command(flatten)]
     runs: RunOptions,
     /// Run only shard INDEX of COUNT (configurations whose index is INDEX modulo COUNT).
@@ -124,7 +128,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|v| v.parse::<Dimension>())
         .collect::<Result<Vec<_>, _>>()?;
-    let slo = args.slo.as_deref().map(str::parse::<Slo>).transpose()?;
+    let mut slo = args.slo.as_deref().map(str::parse::<Slo>).transpose()?;
+    let rule: sweep::SloRule = args.slo_rule.parse()?;
+    if let Some(slo) = &mut slo {
+        slo.rule = rule;
+    }
     if let Some(shards) = args.emit_job {
         return emit_job(&scenario, &args.vary, &args.runs.set, &args, shards);
     }
@@ -229,6 +237,7 @@ fn emit_job(
     options.extend(["--replications".to_owned(), args.replications.to_string()]);
     if let Some(slo) = &args.slo {
         options.extend(["--slo".to_owned(), slo.clone()]);
+        options.extend(["--slo-rule".to_owned(), args.slo_rule.clone()]);
     }
     if let Some(seed) = args.runs.seed {
         options.extend(["--seed".to_owned(), seed.to_string()]);

@@ -55,11 +55,13 @@ pub fn write_sweep_table(out: &mut impl Write, r: &SweepReport) -> io::Result<()
         for k in TABLE_KPIS {
             write!(out, "{:>20}", cell(c.kpis.get(k.name()), k))?;
         }
-        let mark = match c.meets_slo {
-            Some(true) if r.first_meeting_slo == Some(c.index) => "  yes <- first",
-            Some(true) => "  yes",
-            Some(false) => "  no",
-            None => "",
+        let mark = match (c.meets_slo, c.meets_slo_mean) {
+            (Some(true), _) if r.first_meeting_slo == Some(c.index) => "  yes <- first",
+            (Some(true), _) => "  yes",
+            // Met by the mean but not by the interval's far end: say so.
+            (Some(false), Some(true)) => "  no (mean: yes)",
+            (Some(false), _) => "  no",
+            (None, _) => "",
         };
         writeln!(out, "{mark}")?;
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::*;
 use crate::report::palette::svg::{elements, hex};
 use crate::report::sweep_html::html_report;
-use crate::sweep::kpi::Op;
+use crate::sweep::kpi::{Op, SloRule};
 use crate::sweep::{ConfigResult, Dimension, Estimate, SWEEP_REPORT_SCHEMA};
 
 const REPLICAS: &str = "deployment:spec.replicas";
@@ -15,6 +15,7 @@ const SLO_P99: Slo = Slo {
     kpi: Kpi::P99,
     op: Op::Le,
     value: 60.0,
+    rule: SloRule::Mean,
 };
 
 fn estimate(mean: f64, ci95: Option<f64>) -> Estimate {
@@ -40,6 +41,7 @@ fn config(index: usize, settings: &[&str], p99: f64, ci: Option<f64>, pods: f64)
         settings: settings.iter().map(|s| (*s).to_owned()).collect(),
         kpis,
         meets_slo: None,
+        meets_slo_mean: None,
         runs: Vec::new(),
     }
 }
@@ -505,6 +507,7 @@ fn write_sweep_plots_writes_the_charted_figures() {
             kpi: Kpi::P95,
             op: Op::Lt,
             value: 50.0,
+            rule: SloRule::Mean,
         }),
     );
     for c in &mut other.configurations {
@@ -631,6 +634,7 @@ fn the_html_report_says_when_nothing_meets_the_slo() {
             kpi: Kpi::P99,
             op: Op::Lt,
             value: 10.0,
+            rule: SloRule::Mean,
         }),
     );
     assert_eq!(report.first_meeting_slo, None);
@@ -646,6 +650,7 @@ fn the_html_report_says_when_nothing_meets_the_slo() {
             kpi: Kpi::P95,
             op: Op::Le,
             value: 50.0,
+            rule: SloRule::Mean,
         }),
     );
     let html = html_report(&p95).unwrap();

@@ -166,6 +166,23 @@ pub struct Slo {
     pub op: Op,
     /// The bound, in the figure's unit (ms for times).
     pub value: f64,
+    /// How replications are judged against it.
+    #[serde(default)]
+    pub rule: SloRule,
+}
+
+/// How a configuration's replications are judged against an SLO.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SloRule {
+    /// The far end of the 95% confidence interval of the mean must meet it: the upper
+    /// bound for `<=`/`<`, the lower bound for `>=`/`>`. A configuration is then not
+    /// passed by the luck of its replications. With one replication there is no interval
+    /// and the mean is judged.
+    #[default]
+    Bound,
+    /// The mean over replications must meet it.
+    Mean,
 }
 
 /// A comparison.
@@ -186,6 +203,19 @@ pub enum Op {
 }
 
 impl Slo {
+    /// The value judged under `rule` for a figure's estimate over replications: the mean,
+    /// or the end of its 95% interval on the failing side.
+    pub fn judged(&self, e: &super::Estimate, rule: SloRule) -> f64 {
+        let half = match rule {
+            SloRule::Mean => 0.0,
+            SloRule::Bound => e.ci95.unwrap_or(0.0),
+        };
+        match self.op {
+            Op::Le | Op::Lt => e.mean + half,
+            Op::Ge | Op::Gt => e.mean - half,
+        }
+    }
+
     /// Whether `value` meets the objective (`None`, no value, does not).
     pub fn met_by(&self, value: Option<f64>) -> bool {
         value.is_some_and(|v| match self.op {
@@ -194,6 +224,21 @@ impl Slo {
             Op::Ge => v >= self.value,
             Op::Gt => v > self.value,
         })
+    }
+}
+
+impl std::str::FromStr for SloRule {
+    type Err = SweepError;
+
+    fn from_str(s: &str) -> Result<Self, SweepError> {
+        match s {
+            "bound" => Ok(SloRule::Bound),
+            "mean" => Ok(SloRule::Mean),
+            _ => Err(SweepError::Slo {
+                expression: s.to_owned(),
+                message: "--slo-rule: expected bound or mean".into(),
+            }),
+        }
     }
 }
 
@@ -247,6 +292,7 @@ impl std::str::FromStr for Slo {
             kpi,
             op,
             value: value * scale,
+            rule: SloRule::default(),
         })
     }
 }

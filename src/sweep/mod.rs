@@ -31,7 +31,7 @@ use thiserror::Error;
 use crate::model::{self, Override, ScenarioError};
 use crate::sim::{self, BuildOptions, World};
 pub use grid::Dimension;
-pub use kpi::{Kpi, Kpis, Slo};
+pub use kpi::{Kpi, Kpis, Slo, SloRule};
 
 /// Identifies the schema of [`SweepReport`].
 pub const SWEEP_REPORT_SCHEMA: &str = "kubetwin.io/sweep-report/v1";
@@ -155,8 +155,12 @@ pub struct ConfigResult {
     pub settings: Vec<String>,
     /// Per figure (by name), over the replications.
     pub kpis: BTreeMap<String, Estimate>,
-    /// Whether the mean of the SLO's figure meets it.
+    /// Whether the SLO's figure meets it under the SLO's rule (by default the far end of
+    /// its 95% interval).
     pub meets_slo: Option<bool>,
+    /// Whether the mean alone meets it (the `mean` rule), reported beside `meetsSlo`.
+    #[serde(default)]
+    pub meets_slo_mean: Option<bool>,
     /// Each replication's figures, in order.
     pub runs: Vec<Kpis>,
 }
@@ -170,12 +174,15 @@ impl ConfigResult {
                 Estimate::of(&values).map(|e| (k.name().to_owned(), e))
             })
             .collect();
-        let meets_slo = slo.map(|s| s.met_by(kpis.get(s.kpi.name()).map(|e| e.mean)));
+        let judge = |rule| slo.map(|s| s.met_by(kpis.get(s.kpi.name()).map(|e| s.judged(e, rule))));
+        let meets_slo = judge(slo.map_or(SloRule::Bound, |s| s.rule));
+        let meets_slo_mean = judge(SloRule::Mean);
         ConfigResult {
             index,
             settings,
             kpis,
             meets_slo,
+            meets_slo_mean,
             runs,
         }
     }
@@ -439,6 +446,28 @@ mod tests {
         assert!((e.ci95.unwrap() - 4.302_652_7 / 3f64.sqrt()).abs() < 1e-6);
         assert_eq!(Estimate::of(&[5.0]).unwrap().ci95, None);
         assert_eq!(Estimate::of(&[]), None);
+    }
+
+    #[test]
+    fn the_slo_is_judged_on_the_interval_end_unless_the_mean_rule_is_asked() {
+        // p99 of three replications 56, 58, 60: mean 58, half-width 4.97. The mean meets
+        // p99<=60ms, but an interval reaching 62.97 does not show it is met.
+        let run = |p99| Kpis {
+            p99: Some(p99),
+            ..Kpis::default()
+        };
+        let runs = vec![run(56.0), run(58.0), run(60.0)];
+        let mut slo: Slo = "p99<=60ms".parse().unwrap();
+        assert_eq!(slo.rule, SloRule::Bound);
+        let c = ConfigResult::new(0, vec![], runs.clone(), Some(&slo));
+        assert_eq!((c.meets_slo, c.meets_slo_mean), (Some(false), Some(true)));
+        slo.rule = SloRule::Mean;
+        let c = ConfigResult::new(0, vec![], runs.clone(), Some(&slo));
+        assert_eq!((c.meets_slo, c.meets_slo_mean), (Some(true), Some(true)));
+        // For `>=` the lower end is judged: mean 58 >= 55, but 58 - 4.97 < 55.
+        let slo: Slo = "p99>=55ms".parse().unwrap();
+        let c = ConfigResult::new(0, vec![], runs, Some(&slo));
+        assert_eq!((c.meets_slo, c.meets_slo_mean), (Some(false), Some(true)));
     }
 
     #[test]
