@@ -40,9 +40,11 @@ fn pull(url: &str, queries: &Queries, namespace: &str) -> Result<Observations, P
     block_on(prom::pull(&server, queries, namespace, &window, &at))
 }
 
-/// Checks each workload of `shop`: observations over the hour, the fitted p99 within 5% of
-/// the true one, and Prometheus' `histogram_quantile` equal to ours on the same buckets.
+/// Checks each workload of `shop`: observations over the hour, the fitted p99 within 1.4%
+/// of the true one and Prometheus' `histogram_quantile` off by up to 62% (what the README
+/// publishes), and `histogram_quantile` equal to ours on the same buckets.
 fn check_workloads(preset: &str, obs: &Observations, model: &ObservedModel) {
+    let mut worst_prometheus = 0.0f64;
     assert_eq!(
         model
             .workloads
@@ -81,13 +83,26 @@ fn check_workloads(preset: &str, obs: &Observations, model: &ObservedModel) {
             best.quantile(0.5).unwrap(),
             w.prometheus_p50.unwrap(),
         );
+        // The README: "fitted p99 within 1.4% of the true p99" (rounded to 0.1%; the
+        // worst is linkerd's workload c at 1.40%).
         assert_close(
             &format!("{preset} {} p99", w.name),
             fitted_p99,
             truth.p99(),
-            0.05,
+            0.0145,
         );
+        worst_prometheus =
+            worst_prometheus.max((w.prometheus_p99.unwrap() / truth.p99() - 1.0).abs());
     }
+    // The README: "histogram_quantile is off by up to 62%" (rounded to a percent), the
+    // worst case being Istio's buckets (61.6% on workload a; linkerd's and otel's are
+    // within it).
+    let lowest = if preset == "istio" { 0.615 } else { 0.0 };
+    assert!(
+        (lowest..0.625).contains(&worst_prometheus),
+        "{preset}: histogram_quantile off by up to {:.1}%",
+        worst_prometheus * 100.0
+    );
 }
 
 /// Checks the call graph a -> b (0.7), a -> c (0.3) with users entering at a (20/s).
