@@ -2,6 +2,7 @@
 //! `reconcileAutoscaler` (`horizontal.go`) for one HPA.
 
 use super::behavior::Behavior;
+use super::conditions::{Condition, ConditionType};
 use super::history::{HpaHistory, legacy_limit};
 use super::observation::{HpaObservation, MetricSample};
 use super::replica_calc::{self, CpuReadiness, MetricError, MetricProposal};
@@ -111,6 +112,49 @@ impl HpaMetric {
     pub fn is_per_pod(&self) -> bool {
         !matches!(self, Self::Object { .. })
     }
+
+    /// How `ValidMetricFound` names the metric (`metricNameProposal` in `horizontal.go`,
+    /// including its `external metric` wording for an Object `AverageValue` target, and
+    /// the `(nil)` of the label selector the twin does not read).
+    pub fn status_name(&self) -> String {
+        match self {
+            Self::CpuUtilization { .. } => {
+                "cpu resource utilization (percentage of request)".into()
+            }
+            Self::CpuAverageValue { .. } => "cpu resource".into(),
+            Self::Pods { metric, .. } => format!("pods metric {}", metric.name()),
+            Self::Object {
+                object,
+                metric,
+                target: ObjectTarget::Value(_),
+            } => {
+                let kind = match object.kind {
+                    ObjectKind::Service => "Service",
+                    ObjectKind::Deployment => "Deployment",
+                };
+                format!("{kind} metric {}", metric.name())
+            }
+            Self::Object {
+                metric,
+                target: ObjectTarget::AverageValue(_),
+                ..
+            } => format!("external metric {}(nil)", metric.name()),
+        }
+    }
+
+    /// The `ScalingActive` condition when this metric fails with `error`.
+    fn failed_condition(&self, error: &MetricError) -> Condition {
+        let (reason, detail) = match self {
+            Self::CpuUtilization { .. } | Self::CpuAverageValue { .. } => (
+                "FailedGetResourceMetric",
+                format!("failed to get cpu utilization: {error}"),
+            ),
+            Self::Pods { .. } => ("FailedGetPodsMetric", error.to_string()),
+            Self::Object { .. } => ("FailedGetObjectMetric", error.to_string()),
+        };
+        let message = format!("the HPA was unable to compute the replica count: {detail}");
+        Condition::new(ConditionType::ScalingActive, false, reason, message)
+    }
 }
 
 /// kube-controller-manager flags that shape HPA decisions, at their defaults.
@@ -167,6 +211,36 @@ pub enum ScalingLimit {
     TooFewReplicas,
 }
 
+impl ScalingLimit {
+    /// The `ScalingLimited` condition this limit sets: `True` unless nothing limited.
+    fn condition(self) -> Condition {
+        let (reason, message) = match self {
+            Self::DesiredWithinRange => (
+                "DesiredWithinRange",
+                "the desired count is within the acceptable range",
+            ),
+            Self::ScaleUpLimit => (
+                "ScaleUpLimit",
+                "the desired replica count is increasing faster than the maximum scale rate",
+            ),
+            Self::TooManyReplicas => (
+                "TooManyReplicas",
+                "the desired replica count is more than the maximum replica count",
+            ),
+            Self::ScaleDownLimit => (
+                "ScaleDownLimit",
+                "the desired replica count is decreasing faster than the maximum scale rate",
+            ),
+            Self::TooFewReplicas => (
+                "TooFewReplicas",
+                "the desired replica count is less than the minimum replica count",
+            ),
+        };
+        let limited = self != Self::DesiredWithinRange;
+        Condition::new(ConditionType::ScalingLimited, limited, reason, message)
+    }
+}
+
 /// Why the HPA chose its count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DecisionReason {
@@ -201,6 +275,9 @@ pub struct HpaDecision {
     pub reason: DecisionReason,
     /// One outcome per [`HpaRule::metrics`] entry (empty when metrics were not evaluated).
     pub metrics: Vec<Result<MetricProposal, MetricError>>,
+    /// The conditions this sync set, in the order `horizontal.go` sets them (apply them
+    /// to the HPA's [`super::HpaConditions`]).
+    pub conditions: Vec<Condition>,
 }
 
 impl HpaRule {
@@ -221,7 +298,19 @@ impl HpaRule {
     ) -> HpaDecision {
         let current = obs.spec_replicas;
         history.record_initial(current, obs.now);
+        let mut conditions = vec![Condition::new(
+            ConditionType::AbleToScale,
+            true,
+            "SucceededGetScale",
+            "the HPA controller was able to get the target's current scale",
+        )];
         let (desired, reason, metrics) = if current == 0 {
+            conditions.push(Condition::new(
+                ConditionType::ScalingActive,
+                false,
+                "ScalingDisabled",
+                "scaling is disabled since the replica count of the target is zero",
+            ));
             (0, DecisionReason::ScalingDisabled, Vec::new())
         } else if current > bounds.max() {
             (bounds.max(), DecisionReason::AboveMaxReplicas, Vec::new())
@@ -229,16 +318,34 @@ impl HpaRule {
             (bounds.min(), DecisionReason::BelowMinReplicas, Vec::new())
         } else {
             let metrics = self.metric_proposals(obs);
-            let valid = metrics
+            // The first metric with the largest proposal wins (`computeReplicasForMetrics`).
+            let winner = metrics
                 .iter()
-                .filter_map(|m| m.as_ref().ok())
-                .map(|p| p.replicas);
-            let proposal = valid.max();
-            let any_invalid = metrics.iter().any(Result::is_err);
-            match proposal {
-                Some(p) if !(any_invalid && p < current) => {
+                .enumerate()
+                .filter_map(|(i, m)| m.as_ref().ok().map(|p| (i, p.replicas)))
+                .fold(None, |best: Option<(usize, u32)>, (i, r)| match best {
+                    Some((_, b)) if b >= r => best,
+                    _ => Some((i, r)),
+                });
+            let first_error = metrics
+                .iter()
+                .zip(&self.metrics)
+                .find_map(|(m, spec)| m.as_ref().err().map(|e| spec.failed_condition(e)));
+            match (winner, first_error) {
+                (Some((i, p)), error) if !(error.is_some() && p < current) => {
+                    conditions.push(Condition::new(
+                        ConditionType::ScalingActive,
+                        true,
+                        "ValidMetricFound",
+                        format!(
+                            "the HPA was able to successfully calculate a replica count from {}",
+                            self.metrics[i].status_name()
+                        ),
+                    ));
                     let (desired, stabilized, limit) =
                         self.normalize(bounds, current, p, obs.now, history);
+                    conditions.push(self.stabilization_condition(current, p, stabilized));
+                    conditions.push(limit.condition());
                     (
                         desired,
                         DecisionReason::Metrics {
@@ -249,19 +356,51 @@ impl HpaRule {
                         metrics,
                     )
                 }
-                _ => (current, DecisionReason::InvalidMetrics, metrics),
+                (_, error) => {
+                    conditions.extend(error);
+                    (current, DecisionReason::InvalidMetrics, metrics)
+                }
             }
         };
         let rescale = desired != current;
-        if rescale && let Some(behavior) = &self.behavior {
-            history.record_scale(behavior, current, desired, obs.now);
+        if rescale {
+            conditions.push(Condition::new(
+                ConditionType::AbleToScale,
+                true,
+                "SucceededRescale",
+                format!("the HPA controller was able to update the target scale to {desired}"),
+            ));
+            if let Some(behavior) = &self.behavior {
+                history.record_scale(behavior, current, desired, obs.now);
+            }
         }
         HpaDecision {
             desired_replicas: desired,
             rescale,
             reason,
             metrics,
+            conditions,
         }
+    }
+
+    /// `AbleToScale` after stabilization: whether the windows moved the proposal, and which
+    /// way (`stabilizeRecommendationWithBehaviors`; without a behavior only the scale-down
+    /// window exists).
+    fn stabilization_condition(&self, current: u32, proposal: u32, stabilized: u32) -> Condition {
+        let (reason, message) = if stabilized == proposal {
+            ("ReadyForNewScale", "recommended size matches current size")
+        } else if self.behavior.is_some() && proposal >= current {
+            (
+                "ScaleUpStabilized",
+                "recent recommendations were lower than current one, applying the lowest recent recommendation",
+            )
+        } else {
+            (
+                "ScaleDownStabilized",
+                "recent recommendations were higher than current one, applying the highest recent recommendation",
+            )
+        };
+        Condition::new(ConditionType::AbleToScale, true, reason, message)
     }
 
     /// `computeReplicasForMetric` for every metric.
@@ -359,3 +498,7 @@ fn milli(target: u64) -> i64 {
 #[cfg(test)]
 #[path = "hpa_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "hpa_conditions_tests.rs"]
+mod conditions_tests;

@@ -27,8 +27,10 @@
 //! only memory between periods is the [`HpaHistory`] the engine passes in.
 
 mod behavior;
+mod conditions;
 mod history;
 mod hpa;
+mod metrics_server;
 mod observation;
 mod replica_calc;
 mod spec;
@@ -36,11 +38,13 @@ mod spec_kubernetes;
 mod twin_rule;
 
 pub use behavior::{Behavior, ScalingPolicy, ScalingPolicyKind, ScalingRules, SelectPolicy};
+pub use conditions::{Condition, ConditionType, HeldCondition, HpaConditions};
 pub use history::{HpaHistory, ScaleEvent, TimestampedRecommendation};
 pub use hpa::{
     ControllerSettings, DecisionReason, HpaDecision, HpaMetric, HpaRule, ObjectKind, ObjectRef,
     ObjectTarget, ScalingLimit, TwinMetric,
 };
+pub use metrics_server::{CpuMeter, DEFAULT_METRIC_RESOLUTION, MetricsServer};
 pub use observation::{
     HpaObservation, MetricSample, PodMetric, PodPhase, PodSample, ReadyCondition,
 };

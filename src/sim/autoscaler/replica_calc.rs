@@ -21,7 +21,7 @@ pub enum MetricError {
     #[error("did not receive metrics for targeted pods (pods might be unready)")]
     NoMetrics,
     /// A pod has no CPU request, so CPU utilization is undefined.
-    #[error("missing cpu request on pod #{pod}")]
+    #[error("missing request for cpu on pod #{pod} of the target")]
     MissingRequest {
         /// Its index in [`super::HpaObservation::pods`].
         pod: usize,
