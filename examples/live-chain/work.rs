@@ -1,0 +1,52 @@
+//! The busy mode's CPU work: a fixed integer loop, so that a service time is an amount of
+//! *work* (it takes longer when replicas compete for the cores), and its calibration.
+
+use std::time::Duration;
+
+use crate::clock;
+
+/// Runs `iterations` rounds of a xorshift64 step. Every round depends on the previous one
+/// and the result goes through `black_box`, so the compiler can neither skip nor batch them.
+pub fn spin(iterations: u64) -> u64 {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..iterations {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    std::hint::black_box(x)
+}
+
+/// Iterations per run of the first, rough measurement.
+const PROBE: u64 = 200_000;
+/// How long each calibration run should take.
+const RUN: Duration = Duration::from_millis(100);
+/// Calibration runs; the median is kept.
+const RUNS: usize = 7;
+
+/// Iterations of [`spin`] per millisecond on this machine, in this build profile (a debug
+/// build is several times slower than a release one): the median of [`RUNS`] runs of
+/// about 100 ms each, after a rough probe that sizes them.
+pub fn calibrate() -> f64 {
+    let rate = |iterations: u64| {
+        let start = clock::now();
+        spin(iterations);
+        iterations as f64 / (start.elapsed().as_secs_f64() * 1e3).max(1e-6)
+    };
+    let per_run = (rate(PROBE) * RUN.as_secs_f64() * 1e3).max(1.0) as u64;
+    let mut rates: Vec<f64> = (0..RUNS).map(|_| rate(per_run)).collect();
+    rates.sort_by(f64::total_cmp);
+    rates[RUNS / 2]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spin_is_a_pure_function_of_its_count() {
+        assert_eq!(spin(0), 0x9E37_79B9_7F4A_7C15);
+        assert_eq!(spin(1000), spin(1000));
+        assert_ne!(spin(1000), spin(1001));
+    }
+}
