@@ -4,7 +4,8 @@
 //! [`Chain::start`] validates a [`ChainSpec`], starts the replicas callees first (each
 //! caller is given its callees' replica URLs and balances across them), writes a
 //! Prometheus configuration with one target per replica labelled `service_name`,
-//! `k8s_namespace_name` and `pod` (what kubetwin's `otel` preset selects by), starts
+//! `k8s_namespace_name`, `pod` and `service_instance_id` (what kubetwin's `otel` preset
+//! selects and counts replicas by), starts
 //! `prometheus` from the `PATH` and waits until every target has been scraped once.
 //! Dropping the [`Chain`] kills every child by its pid and waits for it, on panics too.
 //!
@@ -312,6 +313,7 @@ impl Chain {
                         "service_name": service.name,
                         "k8s_namespace_name": spec.namespace,
                         "pod": pod,
+                        "service_instance_id": pod,
                     },
                 }));
                 chain

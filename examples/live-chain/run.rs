@@ -12,6 +12,8 @@
 //! - `edges`: per caller and `server_address`, `requests` and `mean_ms` of the client
 //!   histogram.
 //!
+//! Once the chain is up, stderr says `chain up: pids [..]; Prometheus at URL; entry URL,...`.
+//!
 //! Subtracting a callee's server-side mean from its caller's client-side mean, or the entry
 //! service's server-side mean from the end-to-end mean, gives the per-hop overhead.
 
@@ -113,9 +115,10 @@ pub fn main(args: &RunArgs) -> anyhow::Result<()> {
     let spec: ChainSpec = serde_saphyr::from_str(&text).with_context(|| format!("{path}"))?;
     let chain = Chain::start(&spec).with_context(|| format!("{path}"))?;
     eprintln!(
-        "chain up: Prometheus at {}, entry {:?}",
+        "chain up: pids {}; Prometheus at {}; entry {}",
+        json!(chain.pids()),
         chain.prometheus_url(),
-        chain.entry_targets()
+        chain.entry_targets().join(","),
     );
     let load = chain.run_load(args.rate, args.duration_seconds, args.seed)?;
     chain.wait_scraped_after(load.end_unix)?;

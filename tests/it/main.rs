@@ -16,6 +16,8 @@ mod faults;
 mod fit_cli;
 mod import;
 #[cfg(feature = "operator")]
+mod live_chain;
+#[cfg(feature = "operator")]
 #[path = "../fixtures/prom/openmetrics.rs"]
 mod openmetrics;
 #[cfg(feature = "operator")]
