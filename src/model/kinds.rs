@@ -311,6 +311,11 @@ pub struct SimulationSpec {
     /// Faults to inject.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultSpec>,
+    /// kube-controller-manager's `--node-monitor-grace-period`, in seconds: how long a
+    /// failed node stays `Ready` before it is marked `NotReady` (default 50, Kubernetes'
+    /// default since v1.32; it was 40 before). A fault may set its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_monitor_grace_period_seconds: Option<f64>,
 }
 
 /// Stop conditions; the first reached ends the run.

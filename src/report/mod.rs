@@ -59,11 +59,11 @@ pub fn write_table(out: &mut impl Write, title: &str, r: &RunReport) -> io::Resu
             q.rejected_queue_full, q.rejected_no_endpoints
         )?;
     }
-    if q.failed_pod_lost + q.timed_out + q.retries > 0 {
+    if q.failed_pod_lost + q.unanswered + q.timed_out + q.retries > 0 {
         writeln!(
             out,
-            "faults: {} calls lost with their pod, {} attempts timed out, {} retries",
-            q.failed_pod_lost, q.timed_out, q.retries
+            "faults: {} calls lost with their pod, {} unanswered on failed nodes, {} attempts timed out, {} retries",
+            q.failed_pod_lost, q.unanswered, q.timed_out, q.retries
         )?;
     }
     writeln!(
@@ -86,9 +86,10 @@ pub fn write_table(out: &mut impl Write, title: &str, r: &RunReport) -> io::Resu
     writeln!(out)?;
     writeln!(
         out,
-        "{:<24} {:>5} {:>6} {:>10} {:>9} {:>10} {:>10} {:>10} {:>10}",
+        "{:<24} {:>5} {:>8} {:>6} {:>10} {:>9} {:>10} {:>10} {:>10} {:>10}",
         "SERVICE",
         "PODS",
+        "RESTARTS",
         "UTIL",
         "THRU (/s)",
         "REJECTED",
@@ -100,9 +101,10 @@ pub fn write_table(out: &mut impl Write, title: &str, r: &RunReport) -> io::Resu
     for s in &r.services {
         writeln!(
             out,
-            "{:<24} {:>5} {:>6} {:>10.1} {:>9} {:>10} {:>10} {:>10} {:>10}",
+            "{:<24} {:>5} {:>8} {:>6} {:>10.1} {:>9} {:>10} {:>10} {:>10} {:>10}",
             s.name,
             format!("{}/{}", s.running_pods, s.replicas),
+            s.restarts,
             s.utilization
                 .map_or_else(|| "-".into(), |u| format!("{:.1}%", u * 100.0)),
             s.throughput,
@@ -163,11 +165,19 @@ pub fn write_table(out: &mut impl Write, title: &str, r: &RunReport) -> io::Resu
         writeln!(out)?;
         writeln!(out, "FAULTS ({})", r.faults.len())?;
         for f in &r.faults {
-            writeln!(
-                out,
-                "  {:>9.3} s  {} ({} pods lost)",
-                f.at, f.what, f.pods_lost
-            )?;
+            if f.count > 1 {
+                writeln!(
+                    out,
+                    "  {:>9.3} s  {} x{} until {:.3} s ({} pods lost)",
+                    f.at, f.what, f.count, f.last_at, f.pods_lost
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "  {:>9.3} s  {} ({} pods lost)",
+                    f.at, f.what, f.pods_lost
+                )?;
+            }
         }
     }
     if !r.pending_pods.is_empty() {
@@ -259,6 +269,13 @@ pub fn write_summary_csv(out: &mut impl Write, r: &RunReport) -> io::Result<()> 
             s.pods_created.to_string(),
         )?;
         row("service", &s.name, "podsKilled", s.pods_killed.to_string())?;
+        row(
+            "service",
+            &s.name,
+            "podsEvicted",
+            s.pods_evicted.to_string(),
+        )?;
+        row("service", &s.name, "restarts", s.restarts.to_string())?;
         summary(&mut row, "service", &s.name, "ttp.", &s.ttp)?;
         summary(&mut row, "service", &s.name, "wait.", &s.wait)?;
     }

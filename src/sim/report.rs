@@ -59,7 +59,8 @@ pub struct RequestCounts {
     /// endpoints on the way.
     pub rejected: u64,
     /// Lost to a fault: a pod died while handling the request (or one of its calls), the
-    /// connection was refused, or every attempt timed out.
+    /// connection was refused, every attempt timed out, or (without a timeout) a call went
+    /// unanswered.
     pub failed: u64,
     /// Not yet answered when the run stopped.
     pub in_flight: u64,
@@ -69,8 +70,12 @@ pub struct RequestCounts {
     pub rejected_queue_full: u64,
     /// Calls to a Service without ready endpoints.
     pub rejected_no_endpoints: u64,
-    /// Calls lost because their pod died (counted at each pod).
+    /// Calls lost because their pod or its container died while they were in it (the
+    /// connection reset) or on their way to it (refused), counted at each pod.
     pub failed_pod_lost: u64,
+    /// Calls held by, or sent to, a pod whose node had failed: never answered (counted at
+    /// each pod). Their users time out, or without a timeout count the request failed.
+    pub unanswered: u64,
     /// Attempts the users abandoned after their per-try timeout.
     pub timed_out: u64,
     /// Attempts after the first, made by the users' retry policy.
@@ -126,6 +131,11 @@ pub struct ServiceReport {
     pub pods_deleted: u32,
     /// Pods killed by faults.
     pub pods_killed: u32,
+    /// Pods evicted from `NotReady` nodes by the taint manager.
+    pub pods_evicted: u32,
+    /// Container restarts of its pods over the run, gone pods included (the sum of
+    /// kubectl's RESTARTS).
+    pub restarts: u64,
     /// What its pods' resources cost over the run.
     pub cost: Cost,
     /// Calls that reached a pod.
@@ -254,17 +264,25 @@ pub struct ScalingEvent {
     pub to: u32,
 }
 
-/// A fault as it happened.
+/// A fault as it happened. Faults that repeat at a rate (`podKill` and `containerCrash`
+/// with a rate or a lifetime) make one line per Deployment that counts them, so that the
+/// log does not grow with the length of the run.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FaultEvent {
-    /// When, in seconds.
+    /// When (the first time), in seconds.
     pub at: f64,
     /// What happened, e.g. `pod ms1-3 killed`, `node local-dc-pool-4 failed`,
-    /// `location eu-south-1 recovered`.
+    /// `node local-dc-pool-4 NotReady (2 pods not ready)`, `pod ms1-3 evicted from node
+    /// local-dc-pool-4`, `containers of deployment ms1 crashed`, `location eu-south-1
+    /// recovered`.
     pub what: String,
-    /// Pods lost at that moment.
+    /// Pods lost (killed, evicted, or whose containers stopped), all times together.
     pub pods_lost: u32,
+    /// How many times it happened.
+    pub count: u64,
+    /// The last time, in seconds.
+    pub last_at: f64,
 }
 
 /// Resources reserved by pods over their time bound to a node (from binding to deletion

@@ -157,8 +157,11 @@ pub struct DeploymentDef {
     /// Pod template `terminationGracePeriodSeconds` (default 30 s): how long a deleted pod
     /// may finish its in-flight work.
     pub termination_grace: SimTime,
-    /// Crashes per pod per second of life, from `podKill` faults with a rate (0: none).
-    pub crash_rate: f64,
+    /// Kills per pod per second of running, from `podKill` faults with a rate (0: none).
+    pub kill_rate: f64,
+    /// How long a container runs until it crashes (and restarts in place), in
+    /// milliseconds, from a `containerCrash` fault with a rate or a lifetime.
+    pub crash_lifetime: Option<Distribution>,
 }
 
 /// A pod bound to a node at time zero (a `v1` Pod of the scenario).
@@ -293,8 +296,21 @@ pub enum FaultKind {
         /// How many.
         count: u32,
     },
-    /// These nodes fail (their pods die) and take no pods until the fault ends.
-    NodesDown(Vec<u32>),
+    /// Crash the containers of `count` running pods of a Deployment, chosen at random.
+    CrashContainers {
+        /// The Deployment.
+        deployment: DepId,
+        /// How many.
+        count: u32,
+    },
+    /// These nodes fail until the fault ends: they stop answering at once and are marked
+    /// `NotReady` after `grace` (see [`crate::model::faults::FaultSpec::NodeFailure`]).
+    NodesDown {
+        /// The nodes.
+        nodes: Vec<u32>,
+        /// The node monitor grace period.
+        grace: SimTime,
+    },
     /// These ordered location pairs (`from * size + to`) get slower.
     Link {
         /// The pairs.

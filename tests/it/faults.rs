@@ -1,6 +1,9 @@
-//! Chaos on the twin: killed pods replaced by their ReplicaSet, a location outage that
-//! moves the pods elsewhere, degraded links, the users' retries and timeouts, and the
-//! accounting identity and determinism under all of them.
+//! Chaos on the twin: killed pods replaced by their ReplicaSet, node failures and outages on
+//! Kubernetes' timeline (unanswered calls until `NotReady` after the node monitor grace
+//! period, eviction after the toleration of the `unreachable` taint, replacements placed
+//! elsewhere), container crashes restarted in place with CrashLoopBackOff, degraded links,
+//! the users' retries and timeouts, and the accounting identity and determinism under all
+//! of them.
 
 use crate::common::{
     assert_accounted, assert_close, error_of, service, simulate, topology, workload,
@@ -125,10 +128,14 @@ spec:
     .into()
 }
 
+/// The outage on Kubernetes' timeline: the node is `NotReady` 40 s after it failed (the
+/// grace period given), the pods are evicted 300 s later (the default toleration) and their
+/// replacements go far; they stay there after the recovery (the scheduler does not move
+/// running pods).
 #[test]
 fn a_location_outage_moves_the_pods_and_the_latency_follows() {
-    let flows = "    - {endSeconds: 60, arrivals: {type: constant, rate: 20}}";
-    let faults = "    - {type: outage, location: near, atSeconds: 20, durationSeconds: 20}";
+    let flows = "    - {endSeconds: 500, arrivals: {type: constant, rate: 20}}";
+    let faults = "    - {type: outage, location: near, atSeconds: 20, durationSeconds: 400, nodeMonitorGracePeriodSeconds: 40}";
     let simulation = format!(
         "{}\n  scheduler: {{score: [{{name: TierPriority, weight: 100}}]}}",
         sim(faults)
@@ -150,19 +157,23 @@ fn a_location_outage_moves_the_pods_and_the_latency_follows() {
         what,
         [
             (20.0, "location near failed", 2),
-            (40.0, "location near recovered", 0)
+            (60.0, "node near-pool-0 NotReady (2 pods not ready)", 0),
+            (360.0, "pod app-0 evicted from node near-pool-0", 1),
+            (360.0, "pod app-1 evicted from node near-pool-0", 1),
+            (420.0, "location near recovered", 0)
         ]
     );
     let row = |t: usize| &r.timeseries[t];
     assert_eq!(row(10).services[0].pods_by_tier, [2, 0]);
-    // Replaced at once on the only node left; they stay there after the recovery (the
-    // scheduler does not move running pods).
-    assert_eq!(row(30).services[0].pods_by_tier, [0, 2]);
-    assert_eq!(row(50).services[0].pods_by_tier, [0, 2]);
+    assert_eq!(row(400).services[0].pods_by_tier, [0, 2]);
+    assert_eq!(row(450).services[0].pods_by_tier, [0, 2]);
     // TTR = 2 x one-way latency + 10 ms of service: 12 ms near, 50 ms far.
     assert_close("TTR near", row(10).ttr_mean.unwrap(), 12.0, 1e-9);
-    assert_close("TTR far", row(30).ttr_mean.unwrap(), 50.0, 1e-9);
+    assert_close("TTR far", row(400).ttr_mean.unwrap(), 50.0, 1e-9);
     assert_eq!(r.clusters[1].pods["app"], 2);
+    assert!(!r.clusters[0].pods.contains_key("app"), "{:?}", r.clusters);
+    let s = &r.services[0];
+    assert_eq!((s.pods_evicted, s.pods_created, s.pods_killed), (2, 2, 0));
 }
 
 #[test]
@@ -199,16 +210,26 @@ fn faults_keep_the_accounting_and_the_determinism() {
     let a = simulate(&yaml);
     assert_accounted(&a);
     let s = &a.services[0];
-    assert!(
-        s.pods_killed >= 4 + 10,
-        "4 by the node failure, ~24 crashes: {s:?}"
-    );
-    // While the only node is down no endpoint is left: calls are rejected (and retried).
+    // 360 kills per pod-hour over 4 pods for 55 s of running: ~22 (Poisson sd 4.7).
+    assert!(s.pods_killed >= 10, "{s:?}");
+    // The node is back before it is `NotReady`: its 4 containers restart in place.
+    assert_eq!((s.restarts, s.pods_evicted), (4, 0), "{s:?}");
+    // While the node is down its pods stay endpoints and calls to them go unanswered:
+    // the users time out and retry.
     let q = a.requests;
     assert!(
-        q.rejected_no_endpoints > 0 && q.failed_pod_lost > 0 && q.retries > 0,
+        q.unanswered > 0 && q.failed_pod_lost > 0 && q.retries > 0 && q.timed_out > 0,
         "{q:?}"
     );
+    assert_eq!(q.rejected_no_endpoints, 0, "{q:?}");
+    // The kills at a rate make one counted line.
+    let kills: Vec<_> = a
+        .faults
+        .iter()
+        .filter(|f| f.what.contains("killed"))
+        .collect();
+    assert_eq!(kills.len(), 1, "{:?}", a.faults);
+    assert_eq!(kills[0].count, u64::from(s.pods_killed));
     let json = |r: &kubetwin::sim::RunReport| serde_json::to_string(r).unwrap();
     assert_eq!(json(&a), json(&simulate(&yaml)));
     let other = simulate(&yaml.replace(
@@ -283,4 +304,324 @@ fn crash_rates_apply_to_pods_that_waited_for_a_node() {
     let killed = r.services[0].pods_killed;
     assert!((40..=80).contains(&killed), "{killed}");
     assert_eq!(r.pending_pods.len(), 1, "the second replica never fits");
+}
+
+/// Two replicas near (MEC-first) with constant arrivals once a second from t = 0 to
+/// `end` and `faults`; `extra` goes at the end of the Simulation spec.
+fn near_pair(end: u32, faults: &str, extra: &str) -> String {
+    let flows = format!("    - {{endSeconds: {end}, arrivals: {{type: constant, rate: 1}}}}");
+    let simulation = format!(
+        "{}\n  scheduler: {{score: [{{name: TierPriority, weight: 100}}]}}{extra}",
+        sim(faults)
+    );
+    format!(
+        "{}{}{}",
+        two_sites(),
+        app(2, 10.0),
+        workload("app", &flows, &simulation).replace("userLocation: lab", "userLocation: near")
+    )
+}
+
+/// Kubernetes' node failure timeline, exact with constant arrivals (one a second, at
+/// whole seconds): failed at 10.5 s, `NotReady` 40 s later (the grace period given),
+/// evicted 300 s after that (DefaultTolerationSeconds). Until `NotReady` the dead pods
+/// are endpoints and the 40 requests of 11..=50 s go unanswered (no timeout: failed, not
+/// refused); then no endpoint is left until the replacements are ready far away, and the
+/// 300 requests of 51..=350 s are rejected.
+#[test]
+fn a_failed_node_is_not_ready_after_the_grace_period_and_evicted_after_the_toleration() {
+    let faults = "    - {type: nodeFailure, node: near-pool-0, atSeconds: 10.5, nodeMonitorGracePeriodSeconds: 40}";
+    let r = simulate(&near_pair(400, faults, ""));
+    assert_accounted(&r);
+    let q = r.requests;
+    assert_eq!(
+        (
+            q.arrived,
+            q.unanswered,
+            q.failed,
+            q.failed_pod_lost,
+            q.timed_out
+        ),
+        (400, 40, 40, 0, 0),
+        "{q:?}"
+    );
+    assert_eq!((q.rejected, q.rejected_no_endpoints), (300, 300), "{q:?}");
+    assert_eq!(q.completed, 60, "{q:?}");
+    let what: Vec<_> = r.faults.iter().map(|f| (f.at, f.what.as_str())).collect();
+    assert_eq!(
+        what,
+        [
+            (10.5, "node near-pool-0 failed"),
+            (50.5, "node near-pool-0 NotReady (2 pods not ready)"),
+            (350.5, "pod app-0 evicted from node near-pool-0"),
+            (350.5, "pod app-1 evicted from node near-pool-0"),
+        ]
+    );
+    // Row `t` shows the end of second `t`: the API still calls the dead pods ready until
+    // `NotReady`; they are not replaced before the eviction.
+    let svc = |t: usize| {
+        let s = &r.timeseries[t].services[0];
+        (s.pods, s.ready, s.pods_by_tier.clone())
+    };
+    assert_eq!(svc(30), (2, 2, vec![2, 0]));
+    assert_eq!(svc(100), (2, 0, vec![2, 0]));
+    assert_eq!(svc(360), (2, 2, vec![0, 2]));
+    let s = &r.services[0];
+    assert_eq!(
+        (s.pods_evicted, s.pods_created, s.pods_killed, s.restarts),
+        (2, 2, 0, 0)
+    );
+    // The evicted pods stay `Terminating` on the dead node: no kubelet confirms.
+    assert!(!r.clusters[0].pods.contains_key("app"), "{:?}", r.clusters);
+}
+
+/// With a per-try timeout the unanswered calls time out instead: the same 40 requests,
+/// now counted as timed out; with a retry the second attempt (after 400 ms, still before
+/// `NotReady` for the request of 50 s) meets the same dead endpoints.
+#[test]
+fn unanswered_calls_time_out() {
+    let faults = "    - {type: nodeFailure, node: near-pool-0, atSeconds: 10.5, nodeMonitorGracePeriodSeconds: 40}";
+    let yaml = near_pair(400, faults, "").replace(
+        "  flows:",
+        "  retries: {attempts: 1, perTryTimeoutMs: 400}\n  flows:",
+    );
+    let r = simulate(&yaml);
+    assert_accounted(&r);
+    let q = r.requests;
+    assert_eq!((q.unanswered, q.timed_out, q.failed), (80, 80, 40), "{q:?}");
+    // Rejections are retried too, and rejected again: 300 requests, 600 attempts.
+    assert_eq!(
+        (q.rejected, q.rejected_no_endpoints, q.retries),
+        (300, 600, 40 + 300),
+        "{q:?}"
+    );
+}
+
+/// The default grace period (50 s, Kubernetes >= 1.32) and the pods' own toleration of
+/// the `unreachable` taint (60 s instead of the default 300 s); an outage takes the same
+/// path as a node failure.
+#[test]
+fn the_pods_toleration_sets_the_eviction_time() {
+    let faults = "    - {type: outage, location: near, atSeconds: 10.5}";
+    let toleration = "tolerations: [{key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 60}]\n      containers:";
+    let yaml = near_pair(200, faults, "").replacen("containers:", toleration, 1);
+    let r = simulate(&yaml);
+    assert_accounted(&r);
+    let what: Vec<_> = r.faults.iter().map(|f| (f.at, f.what.as_str())).collect();
+    assert_eq!(
+        what,
+        [
+            (10.5, "location near failed"),
+            (60.5, "node near-pool-0 NotReady (2 pods not ready)"),
+            (120.5, "pod app-0 evicted from node near-pool-0"),
+            (120.5, "pod app-1 evicted from node near-pool-0"),
+        ]
+    );
+    let q = r.requests;
+    assert_eq!((q.unanswered, q.rejected), (50, 60), "{q:?}");
+}
+
+/// The Simulation's grace period applies to faults that give none.
+#[test]
+fn the_simulation_sets_the_grace_period() {
+    let faults = "    - {type: nodeFailure, node: near-pool-0, atSeconds: 10.5}";
+    let r = simulate(&near_pair(
+        100,
+        faults,
+        "\n  nodeMonitorGracePeriodSeconds: 20",
+    ));
+    assert_eq!(r.faults[1].at, 30.5, "{:?}", r.faults);
+    assert_eq!(r.requests.unanswered, 20);
+}
+
+/// A node back before it is `NotReady`: its pods never left the endpoints, are not
+/// replaced, and their containers restart in place.
+#[test]
+fn a_node_back_before_the_grace_period_restarts_its_pods_in_place() {
+    let faults =
+        "    - {type: nodeFailure, node: near-pool-0, atSeconds: 10.5, durationSeconds: 20}";
+    let r = simulate(&near_pair(100, faults, ""));
+    assert_accounted(&r);
+    let q = r.requests;
+    assert_eq!(
+        (q.unanswered, q.rejected, q.completed),
+        (20, 0, 80),
+        "{q:?}"
+    );
+    let s = &r.services[0];
+    assert_eq!(
+        (s.restarts, s.pods_evicted, s.pods_created, s.running_pods),
+        (2, 0, 0, 2)
+    );
+    let what: Vec<_> = r.faults.iter().map(|f| f.what.as_str()).collect();
+    assert_eq!(
+        what,
+        ["node near-pool-0 failed", "node near-pool-0 recovered"]
+    );
+}
+
+/// A `NotReady` node has the `unreachable:NoSchedule` taint: pods pinned to it by a node
+/// selector have nowhere to go once evicted.
+#[test]
+fn a_not_ready_node_takes_no_new_pods() {
+    let faults = "    - {type: nodeFailure, node: near-pool-0, atSeconds: 10.5, nodeMonitorGracePeriodSeconds: 40}";
+    let pinned = "nodeSelector: {kubernetes.io/hostname: near-pool-0}\n      containers:";
+    let yaml = near_pair(400, faults, "").replacen("containers:", pinned, 1);
+    let r = simulate(&yaml);
+    assert_accounted(&r);
+    assert_eq!(r.pending_pods.len(), 2, "{:?}", r.pending_pods);
+    assert!(
+        r.pending_pods.iter().all(|p| p.reason.contains("taint")),
+        "{:?}",
+        r.pending_pods
+    );
+    assert_eq!(r.services[0].running_pods, 0);
+}
+
+/// `containerCrash` at a time: the crashed container's request in progress fails at once
+/// (connection reset, not unanswered), the first restart is immediate, and the pod is not
+/// replaced.
+#[test]
+fn a_crashed_container_fails_its_work_and_restarts_in_place() {
+    let flows = "    - {endSeconds: 30, arrivals: {type: constant, rate: 1}}";
+    let faults = "    - {type: containerCrash, deployment: app, atSeconds: 10.5}";
+    let yaml = format!(
+        "{}{}{}",
+        topology(0.0),
+        app(1, 700.0),
+        workload("app", flows, &sim(faults))
+    );
+    let r = simulate(&yaml);
+    assert_accounted(&r);
+    let q = r.requests;
+    assert_eq!(
+        (q.failed, q.failed_pod_lost, q.unanswered, q.completed),
+        (1, 1, 0, 29),
+        "{q:?}"
+    );
+    let s = &r.services[0];
+    assert_eq!(
+        (s.restarts, s.pods_killed, s.pods_created, s.running_pods),
+        (1, 0, 0, 1)
+    );
+    assert_eq!(r.faults[0].what, "container of pod app-0 crashed");
+}
+
+/// The single container of `app` crashing `life` seconds after each start until `end`
+/// under the kubelet's back-off (immediate, then 10, 20, 40, ... 300 s, reset after more
+/// than 600 s of running): the intervals it is down, its restart times, its crashes.
+fn crash_loop(life: f64, end: f64) -> (Vec<(f64, f64)>, Vec<f64>, u64) {
+    let (mut started, mut window, mut last_restart) = (0.0, 0.0_f64, 0.0);
+    let (mut down, mut restarts, mut crashes) = (Vec::new(), Vec::new(), 0);
+    loop {
+        let crash = started + life;
+        if crash > end {
+            return (down, restarts, crashes);
+        }
+        crashes += 1;
+        let expired = window == 0.0 || crash - last_restart > 600.0;
+        let delay = if expired { 0.0 } else { window };
+        window = if expired {
+            10.0
+        } else {
+            (2.0 * window).min(300.0)
+        };
+        started = crash + delay;
+        last_restart = started;
+        if started <= end {
+            restarts.push(started);
+        }
+        if delay > 0.0 {
+            down.push((crash, started));
+        }
+    }
+}
+
+/// A container that crashes 5 s after every start: the kubelet restarts it at once, then
+/// after 10, 20, 40, 80, 160 and 300 s; the pod is ready exactly while its container runs.
+/// One that runs 700 s never backs off (each run exceeds 10 minutes); one that runs 550 s
+/// does from its second crash on.
+#[test]
+fn crash_loop_back_off_follows_the_kubelet() {
+    for (life, end) in [(5.0, 1200.0), (700.0, 2500.0), (550.0, 2500.0)] {
+        let flows = "    - {arrivals: {type: constant, rate: 1}}";
+        let faults = format!(
+            "    - {{type: containerCrash, deployment: app, lifetime: {{type: constant, value: {}}}}}",
+            life * 1000.0
+        );
+        let simulation = format!("{}\n  stop: {{timeSeconds: {end}}}", sim(&faults));
+        let yaml = format!(
+            "{}{}{}",
+            topology(0.0),
+            app(1, 1.0),
+            workload("app", flows, &simulation)
+        );
+        let r = simulate(&yaml);
+        assert_accounted(&r);
+        let (down, restarts, crashes) = crash_loop(life, end);
+        let waits: Vec<f64> = down.iter().map(|d| d.1 - d.0).collect();
+        let expected: &[f64] = match life {
+            5.0 => &[10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0, 300.0],
+            700.0 => &[],
+            _ => &[10.0, 20.0, 40.0],
+        };
+        assert_eq!(waits, expected, "life {life}");
+        assert_eq!(r.services[0].restarts, restarts.len() as u64, "life {life}");
+        // Row `t` is the state at the end of second `t`.
+        for (t, row) in r.timeseries.iter().enumerate() {
+            let at = t as f64 + 1.0 - 1e-9;
+            let is_down = down.iter().any(|&(a, b)| a <= at && at < b);
+            assert_eq!(
+                row.services[0].ready,
+                u32::from(!is_down),
+                "life {life}, t {t}"
+            );
+        }
+        // Requests arriving while it is down (whole seconds) are rejected; none go
+        // unanswered.
+        let q = r.requests;
+        let down_seconds: f64 = down.iter().map(|(a, b)| b.min(end + 1.0) - a).sum();
+        assert_eq!(q.rejected_no_endpoints as f64, down_seconds, "life {life}");
+        assert_eq!(q.unanswered, 0);
+        // One line counts every crash.
+        assert_eq!(r.faults.len(), 1, "{:?}", r.faults);
+        assert_eq!(r.faults[0].count, crashes, "{:?}", r.faults);
+    }
+}
+
+#[test]
+fn bad_container_crashes_name_the_field() {
+    let flows = "    - {requests: 10, arrivals: {type: poisson, rate: 1}}";
+    let cases = [
+        (
+            "    - {type: containerCrash, deployment: app, ratePerPodPerHour: 1, lifetime: {type: constant, value: 5}}",
+            "spec.faults[0]: needs exactly one of `atSeconds`",
+        ),
+        (
+            "    - {type: containerCrash, deployment: nope, atSeconds: 1}",
+            "spec.faults[0].deployment: no Deployment named \"nope\"",
+        ),
+        (
+            "    - {type: containerCrash, deployment: app, lifetime: {type: exponential, mean: -1}}",
+            "spec.faults[0].lifetime.mean",
+        ),
+        (
+            "    - {type: nodeFailure, node: lab-pool-0, atSeconds: 1, nodeMonitorGracePeriodSeconds: -1}",
+            "spec.faults[0].nodeMonitorGracePeriodSeconds: must be >= 0 seconds",
+        ),
+        (
+            "    - {type: containerCrash, deployment: app, ratePerPodPerHour: 1}\n    - {type: containerCrash, deployment: app, ratePerPodPerHour: 2}",
+            "spec.faults[1]: a second crash lifetime for Deployment \"app\"",
+        ),
+    ];
+    for (fault, expected) in cases {
+        let yaml = format!(
+            "{}{}{}",
+            topology(0.0),
+            app(1, 1.0),
+            workload("app", flows, &sim(fault))
+        );
+        let e = error_of(&yaml);
+        assert!(e.contains("Simulation/run") && e.contains(expected), "{e}");
+    }
 }

@@ -2,13 +2,18 @@
 
 use std::collections::BTreeMap;
 
+use crate::model::dist::DistSpec;
 use crate::model::faults::FaultSpec;
 use crate::model::kinds::{SimulationSpec, WorkloadSpec};
 use crate::model::{Doc, Object, ScenarioError};
 use crate::sim::time::SimTime;
 use crate::sim::world::{DeploymentDef, Fault, FaultKind, NodeDef, RetryPolicy};
 
-use super::join;
+use super::{dist, join};
+
+/// kube-controller-manager's default `--node-monitor-grace-period`, in seconds: 50 since
+/// Kubernetes v1.32 (kubernetes/kubernetes#126287), 40 before.
+const NODE_MONITOR_GRACE_PERIOD_SECONDS: f64 = 50.0;
 
 /// The names faults refer to.
 pub(super) struct Names<'a> {
@@ -18,13 +23,20 @@ pub(super) struct Names<'a> {
 }
 
 /// Resolves `spec.faults`, sorted by start time; rate-based pod kills become each
-/// Deployment's `crash_rate`.
+/// Deployment's `kill_rate`, container crashes with a rate or a lifetime its
+/// `crash_lifetime`.
 pub(super) fn faults(
     sim: &Doc<Object<SimulationSpec>>,
     sname: &str,
     names: &Names<'_>,
     deployments: &mut [DeploymentDef],
 ) -> Result<Vec<Fault>, ScenarioError> {
+    let grace_default = match sim.object.spec.node_monitor_grace_period_seconds {
+        None => SimTime::from_secs(NODE_MONITOR_GRACE_PERIOD_SECONDS),
+        Some(g) => {
+            grace(g).map_err(|m| sim.invalid(sname, "spec.nodeMonitorGracePeriodSeconds", m))?
+        }
+    };
     let mut out = Vec::new();
     for (i, f) in sim.object.spec.faults.iter().enumerate() {
         let field = format!("spec.faults[{i}]");
@@ -49,6 +61,24 @@ pub(super) fn faults(
                 format!("must be > 0 seconds, got {d}"),
             )),
         };
+        let deployment_id = |deployments: &[DeploymentDef], name: &str| {
+            deployments
+                .iter()
+                .position(|d| d.name == name)
+                .ok_or_else(|| {
+                    invalid(
+                        "deployment",
+                        format!(
+                            "no Deployment named {name:?} (known: {})",
+                            join(deployments.iter().map(|d| &d.name))
+                        ),
+                    )
+                })
+        };
+        let grace_of = |g: Option<f64>| match g {
+            None => Ok(grace_default),
+            Some(g) => grace(g).map_err(|m| invalid("nodeMonitorGracePeriodSeconds", m)),
+        };
         let fault = match f {
             FaultSpec::PodKill {
                 deployment,
@@ -56,18 +86,7 @@ pub(super) fn faults(
                 count,
                 rate_per_pod_per_hour,
             } => {
-                let d = deployments
-                    .iter()
-                    .position(|d| &d.name == deployment)
-                    .ok_or_else(|| {
-                        invalid(
-                            "deployment",
-                            format!(
-                                "no Deployment named {deployment:?} (known: {})",
-                                join(deployments.iter().map(|d| &d.name))
-                            ),
-                        )
-                    })?;
+                let d = deployment_id(deployments, deployment)?;
                 match (at_seconds, rate_per_pod_per_hour) {
                     (Some(t), None) => {
                         let count = count.unwrap_or(1);
@@ -92,7 +111,7 @@ pub(super) fn faults(
                                 format!("must be > 0, got {rate}"),
                             ));
                         }
-                        deployments[d].crash_rate += rate / 3600.0;
+                        deployments[d].kill_rate += rate / 3600.0;
                         continue;
                     }
                     _ => {
@@ -104,10 +123,74 @@ pub(super) fn faults(
                     }
                 }
             }
+            FaultSpec::ContainerCrash {
+                deployment,
+                at_seconds,
+                count,
+                rate_per_pod_per_hour,
+                lifetime,
+            } => {
+                let d = deployment_id(deployments, deployment)?;
+                let life = match (at_seconds, rate_per_pod_per_hour, lifetime, count) {
+                    (Some(t), None, None, _) => {
+                        let count = count.unwrap_or(1);
+                        if count == 0 {
+                            return Err(invalid("count", "must be >= 1".into()));
+                        }
+                        let start = at(*t)?;
+                        out.push(Fault {
+                            at: start,
+                            until: None,
+                            kind: FaultKind::CrashContainers {
+                                deployment: d as u32,
+                                count,
+                            },
+                            target: format!("deployment {deployment}"),
+                        });
+                        continue;
+                    }
+                    (None, Some(rate), None, None) => {
+                        if !(rate.is_finite() && *rate > 0.0) {
+                            return Err(invalid(
+                                "ratePerPodPerHour",
+                                format!("must be > 0, got {rate}"),
+                            ));
+                        }
+                        let mean_ms = DistSpec::Exponential {
+                            mean: 3600e3 / rate,
+                        };
+                        dist(sim, sname, &format!("{field}.ratePerPodPerHour"), &mean_ms)?
+                    }
+                    (None, None, Some(spec), None) => {
+                        dist(sim, sname, &format!("{field}.lifetime"), spec)?
+                    }
+                    _ => {
+                        return Err(sim.invalid(
+                            sname,
+                            field,
+                            "needs exactly one of `atSeconds` (with an optional `count`), \
+                             `ratePerPodPerHour` and `lifetime`",
+                        ));
+                    }
+                };
+                if deployments[d].crash_lifetime.is_some() {
+                    return Err(sim.invalid(
+                        sname,
+                        field,
+                        format!(
+                            "a second crash lifetime for Deployment {deployment:?}: give one \
+                             `containerCrash` with a rate or a lifetime per Deployment"
+                        ),
+                    ));
+                }
+                deployments[d].crash_lifetime = Some(life);
+                continue;
+            }
             FaultSpec::NodeFailure {
                 node,
                 at_seconds,
                 duration_seconds,
+                node_monitor_grace_period_seconds,
             } => {
                 let n = names
                     .nodes
@@ -118,7 +201,10 @@ pub(super) fn faults(
                 Fault {
                     at: start,
                     until: until(start, *duration_seconds)?,
-                    kind: FaultKind::NodesDown(vec![n as u32]),
+                    kind: FaultKind::NodesDown {
+                        nodes: vec![n as u32],
+                        grace: grace_of(*node_monitor_grace_period_seconds)?,
+                    },
                     target: format!("node {node}"),
                 }
             }
@@ -127,6 +213,7 @@ pub(super) fn faults(
                 cluster,
                 at_seconds,
                 duration_seconds,
+                node_monitor_grace_period_seconds,
             } => {
                 let (target, nodes): (String, Vec<u32>) = match (location, cluster) {
                     (Some(l), None) => {
@@ -157,7 +244,10 @@ pub(super) fn faults(
                 Fault {
                     at: start,
                     until: until(start, *duration_seconds)?,
-                    kind: FaultKind::NodesDown(nodes),
+                    kind: FaultKind::NodesDown {
+                        nodes,
+                        grace: grace_of(*node_monitor_grace_period_seconds)?,
+                    },
                     target,
                 }
             }
@@ -208,6 +298,15 @@ pub(super) fn faults(
     }
     out.sort_by_key(|f| f.at);
     Ok(out)
+}
+
+/// A node monitor grace period in seconds, `>= 0`.
+fn grace(seconds: f64) -> Result<SimTime, String> {
+    if seconds.is_finite() && seconds >= 0.0 {
+        Ok(SimTime::from_secs(seconds))
+    } else {
+        Err(format!("must be >= 0 seconds, got {seconds}"))
+    }
 }
 
 fn lookup(ids: &BTreeMap<String, u32>, name: &str, what: &str) -> Result<u32, String> {

@@ -190,7 +190,8 @@ impl Engine<'_> {
     /// started), with the length of that window; `None` for a pod not running.
     fn meter_delta(&self, a: u32, pod: u32, since_sync: SimTime) -> Option<(MeterTotals, SimTime)> {
         let p = &self.pods[pod as usize];
-        if p.phase < PodPhase::Starting || p.phase == PodPhase::Gone {
+        // A stopped container has no metrics (nor has a pod whose node stopped answering).
+        if p.phase < PodPhase::Starting || p.phase == PodPhase::Gone || p.down {
             return None;
         }
         let now = self.now;
@@ -220,10 +221,13 @@ impl Engine<'_> {
     }
 
     pub(super) fn log_fault(&mut self, what: String, pods_lost: u32) {
+        let at = self.now.as_secs();
         self.fault_log.push(FaultEvent {
-            at: self.now.as_secs(),
+            at,
             what,
             pods_lost,
+            count: 1,
+            last_at: at,
         });
     }
 
@@ -252,18 +256,36 @@ impl Engine<'_> {
                 }
                 self.reconcile(*deployment);
             }
-            FaultKind::NodesDown(nodes) => {
-                let mut lost = 0;
+            FaultKind::CrashContainers { deployment, count } => {
+                let mut candidates: Vec<u32> = self.deployments[*deployment as usize]
+                    .pods
+                    .iter()
+                    .copied()
+                    .filter(|&p| {
+                        let pod = &self.pods[p as usize];
+                        !pod.down && matches!(pod.phase, PodPhase::Starting | PodPhase::Ready)
+                    })
+                    .collect();
+                for _ in 0..*count {
+                    if candidates.is_empty() {
+                        break;
+                    }
+                    let pod =
+                        candidates.swap_remove(self.fault_rng.random_range(0..candidates.len()));
+                    let name = self.pod_name(pod);
+                    self.crash(pod);
+                    self.log_fault(format!("container of pod {name} crashed"), 1);
+                }
+            }
+            FaultKind::NodesDown { nodes, grace } => {
+                let mut stopped = 0;
                 for &n in nodes {
-                    self.node_down[n as usize] += 1;
-                    if self.node_down[n as usize] == 1 {
-                        lost += self.kill_node(n);
+                    self.nodes[n as usize].down += 1;
+                    if self.nodes[n as usize].down == 1 {
+                        stopped += self.fail_node(n, *grace);
                     }
                 }
-                self.log_fault(format!("{} failed", fault.target), lost);
-                for d in 0..self.deployments.len() as u32 {
-                    self.reconcile(d);
-                }
+                self.log_fault(format!("{} failed", fault.target), stopped);
             }
             FaultKind::Link { .. } => {
                 self.active_link_faults.push(f);
@@ -279,10 +301,13 @@ impl Engine<'_> {
     pub(super) fn on_fault_end(&mut self, f: u32) {
         let fault = &self.w.faults[f as usize];
         match &fault.kind {
-            FaultKind::KillPods { .. } => {}
-            FaultKind::NodesDown(nodes) => {
+            FaultKind::KillPods { .. } | FaultKind::CrashContainers { .. } => {}
+            FaultKind::NodesDown { nodes, .. } => {
                 for &n in nodes {
-                    self.node_down[n as usize] -= 1;
+                    self.nodes[n as usize].down -= 1;
+                    if self.nodes[n as usize].down == 0 {
+                        self.recover_node(n);
+                    }
                 }
                 self.log_fault(format!("{} recovered", fault.target), 0);
                 self.schedule_unscheduled();

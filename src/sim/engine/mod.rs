@@ -10,15 +10,17 @@
 //! and timeouts) are tracked per request, apart from the jobs.
 //!
 //! The handlers live by concern: [`requests`] (the request path), [`pods`] (pod lifecycle,
-//! ReplicaSets, pod deaths), [`control`] (autoscaler syncs and faults) and [`summary`]
+//! ReplicaSets, pod deaths), [`failures`] (node failures and container crashes as
+//! Kubernetes handles them), [`control`] (autoscaler syncs and faults) and [`summary`]
 //! (time series and the final report).
 
 mod control;
+mod failures;
 mod pods;
 mod requests;
 mod summary;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use super::autoscaler::HpaHistory;
 use super::queue::EventQueue;
@@ -47,14 +49,23 @@ enum Event {
     Retry(u32),
     /// A user gives up waiting for an attempt: (request, attempt id).
     Timeout(u32, u32),
-    /// A pod's container is running.
-    PodRunning(u32),
+    /// A pod's container is running: (pod, its epoch when the event was made; the event
+    /// is void if the epoch has changed since, as for every pod event).
+    PodRunning(u32, u32),
     /// A pod becomes ready.
-    PodReady(u32),
+    PodReady(u32, u32),
     /// A terminating pod's grace period ends.
-    GraceEnd(u32),
-    /// A pod crashes (a `podKill` fault with a rate).
-    Crash(u32),
+    GraceEnd(u32, u32),
+    /// A pod is killed (a `podKill` fault with a rate).
+    Kill(u32, u32),
+    /// A pod's container crashes (a `containerCrash` fault with a rate or a lifetime).
+    Crash(u32, u32),
+    /// The kubelet restarts a crashed container.
+    Restart(u32, u32),
+    /// A failed node is marked `NotReady`: (node, its epoch).
+    NodeNotReady(u32, u32),
+    /// The taint manager evicts a pod from a `NotReady` node.
+    Evict(u32, u32),
     /// An autoscaler's sync.
     Sync(u32),
     /// A fault starts.
@@ -74,6 +85,8 @@ const FAILED: u8 = 2;
 const HOLDS_WORKER: u8 = 4;
 /// Lost to a fault (pod died, connection refused, timeout).
 const LOST: u8 = 8;
+/// Lost without an answer (its pod's node failed): its caller never hears back.
+const UNANSWERED: u8 = 16;
 
 /// Where a job is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,6 +161,16 @@ struct Pod {
     ordinal: u32,
     /// Why the scheduler could not place it, while unscheduled.
     unscheduled_reason: Option<String>,
+    /// Counts the changes that void the pod's pending events: a container stopping or
+    /// starting, the pod going (its slot is reused with the next epoch).
+    epoch: u32,
+    /// Its container is not running: crashed and waiting for its restart, or its node
+    /// failed. The pod keeps its phase as the API server sees it.
+    down: bool,
+    /// Container restarts (kubectl's RESTARTS).
+    restarts: u32,
+    /// The kubelet's CrashLoopBackOff state for its container.
+    crash_loop: failures::CrashLoop,
 }
 
 #[derive(Default)]
@@ -172,6 +195,10 @@ struct DeploymentRun {
     created: u32,
     deleted: u32,
     killed: u32,
+    /// Pods evicted from `NotReady` nodes.
+    evicted: u32,
+    /// Container restarts of its pods, gone ones included.
+    restarts: u64,
     /// Of its pods that are gone.
     cost: Cost,
 }
@@ -238,6 +265,8 @@ struct Engine<'w> {
     free_requests: Vec<u32>,
     next_attempt_id: u32,
     pods: Vec<Pod>,
+    /// Slots of gone pods that no job refers to any more, for reuse.
+    free_pods: Vec<u32>,
     deployments: Vec<DeploymentRun>,
     services: Vec<ServiceRun>,
     autoscalers: Vec<AutoscalerRun>,
@@ -261,8 +290,8 @@ struct Engine<'w> {
     scheduler: Scheduler,
     scheduler_rng: Rng,
     allocated: Vec<Resources>,
-    /// Active faults holding each node down.
-    node_down: Vec<u16>,
+    /// Each node's failure state.
+    nodes: Vec<failures::NodeState>,
     admitted: u64,
     stop_requests: u64,
     horizon: SimTime,
@@ -276,6 +305,8 @@ struct Engine<'w> {
     rows: Vec<IntervalRow>,
     scaling: Vec<ScalingEvent>,
     fault_log: Vec<FaultEvent>,
+    /// The line of `fault_log` that counts each repeated fault: (what, deployment).
+    fault_lines: BTreeMap<(failures::Repeated, u32), usize>,
 }
 
 /// User requests in the current statistics interval.
@@ -345,6 +376,7 @@ impl<'w> Engine<'w> {
             free_requests: Vec::with_capacity(1024),
             next_attempt_id: 0,
             pods: Vec::new(),
+            free_pods: Vec::new(),
             deployments: w
                 .deployments
                 .iter()
@@ -382,7 +414,7 @@ impl<'w> Engine<'w> {
             scheduler: Scheduler::new(&w.scheduler).expect("validated by build"),
             scheduler_rng: stream(seed, "scheduler"),
             allocated: vec![Resources::ZERO; w.nodes.len()],
-            node_down: vec![0; w.nodes.len()],
+            nodes: vec![failures::NodeState::default(); w.nodes.len()],
             admitted: 0,
             stop_requests: s.stop_requests.unwrap_or(u64::MAX),
             horizon: s.stop_time.unwrap_or(SimTime::NEVER),
@@ -405,6 +437,7 @@ impl<'w> Engine<'w> {
             rows: Vec::new(),
             scaling: Vec::new(),
             fault_log: Vec::new(),
+            fault_lines: BTreeMap::new(),
         };
         for (i, f) in engine.flows.iter().enumerate() {
             if let Some(t) = f.next {
@@ -451,10 +484,14 @@ impl<'w> Engine<'w> {
                 Event::Reply(job) => self.on_reply(job),
                 Event::Retry(request) => self.on_retry(request),
                 Event::Timeout(request, attempt) => self.on_timeout(request, attempt),
-                Event::PodRunning(pod) => self.on_pod_running(pod),
-                Event::PodReady(pod) => self.on_pod_ready(pod),
-                Event::GraceEnd(pod) => self.on_grace_end(pod),
-                Event::Crash(pod) => self.on_crash(pod),
+                Event::PodRunning(pod, epoch) => self.on_pod_running(pod, epoch),
+                Event::PodReady(pod, epoch) => self.on_pod_ready(pod, epoch),
+                Event::GraceEnd(pod, epoch) => self.on_grace_end(pod, epoch),
+                Event::Kill(pod, epoch) => self.on_kill(pod, epoch),
+                Event::Crash(pod, epoch) => self.on_crash(pod, epoch),
+                Event::Restart(pod, epoch) => self.on_restart(pod, epoch),
+                Event::NodeNotReady(node, epoch) => self.on_node_not_ready(node, epoch),
+                Event::Evict(pod, epoch) => self.on_evict(pod, epoch),
                 Event::Sync(a) => self.on_sync(a),
                 Event::FaultStart(f) => self.on_fault_start(f),
                 Event::FaultEnd(f) => self.on_fault_end(f),

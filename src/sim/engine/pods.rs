@@ -1,13 +1,13 @@
 //! Pods over their life: created by a ReplicaSet, placed by the scheduler, `Pending` until
 //! their container runs, `Ready` (an endpoint of their Services) after the readiness
-//! delay, then deleted gracefully by a scale-down or killed by a fault.
+//! delay, then deleted gracefully by a scale-down or killed by a fault (see [`super::failures`]
+//! for crashes and node failures). A gone pod's slot is reused once no job refers to it.
 
 use std::cmp::Reverse;
 use std::collections::VecDeque;
 
-use rand_distr::{Distribution as _, Exp};
-
-use super::{Engine, Event, FAILED, Job, JobPhase, LOST, NONE, Pod};
+use super::failures::CrashLoop;
+use super::{Engine, Event, NONE, Pod};
 use crate::sim::report::Cost;
 use crate::sim::rng::stream;
 use crate::sim::scheduler::{NodeView, PodView};
@@ -154,12 +154,25 @@ impl Engine<'_> {
     fn new_pod(&mut self, deployment: u32, initial: bool) -> u32 {
         let d = &self.w.deployments[deployment as usize];
         let run = &mut self.deployments[deployment as usize];
-        let id = self.pods.len() as u32;
+        let id = self.free_pods.pop().unwrap_or(self.pods.len() as u32);
         let ordinal = run.spawned;
         run.spawned += 1;
         run.created += u32::from(!initial);
         run.pods.push(id);
-        self.pods.push(Pod {
+        // A reused slot: its old pod's events must stay void, and the autoscalers' last
+        // reading of it is not this pod's.
+        let (epoch, queue) = match self.pods.get_mut(id as usize) {
+            Some(old) => {
+                for a in &mut self.autoscalers {
+                    if let Some(last) = a.last.get_mut(id as usize) {
+                        *last = None;
+                    }
+                }
+                (old.epoch + 1, std::mem::take(&mut old.queue))
+            }
+            None => (0, VecDeque::new()),
+        };
+        let pod = Pod {
             deployment,
             node: NONE,
             location: NONE,
@@ -171,12 +184,20 @@ impl Engine<'_> {
             ready_at: SimTime::NEVER,
             busy: 0,
             outstanding: 0,
-            queue: VecDeque::new(),
+            queue,
             rng: stream(self.seed, &format!("pod/{}/{ordinal}", d.name)),
             ordinal,
             meter: Meter::default(),
             unscheduled_reason: None,
-        });
+            epoch,
+            down: false,
+            restarts: 0,
+            crash_loop: CrashLoop::default(),
+        };
+        match self.pods.get_mut(id as usize) {
+            Some(slot) => *slot = pod,
+            None => self.pods.push(pod),
+        }
         id
     }
 
@@ -188,18 +209,18 @@ impl Engine<'_> {
             .nodes
             .iter()
             .zip(&self.allocated)
-            .zip(&self.node_down)
-            .map(|((n, &allocated), &down)| NodeView {
+            .zip(&self.nodes)
+            .map(|((n, &allocated), state)| NodeView {
                 name: &n.name,
                 labels: &n.labels,
-                taints: &n.taints,
+                // A `NotReady` node carries the `unreachable` taints; a failed node looks
+                // healthy to the scheduler until then.
+                taints: state.taints().unwrap_or(&n.taints),
                 capacity: n.capacity,
                 allocated,
                 price_per_hour: n.price_per_hour,
                 tier: w.locations[n.location as usize].tier,
-                // A failed node is NotReady: the node lifecycle controller taints it so
-                // that nothing new is scheduled there.
-                unschedulable: n.unschedulable || down > 0,
+                unschedulable: n.unschedulable,
             })
             .collect();
         let view = PodView {
@@ -238,8 +259,13 @@ impl Engine<'_> {
         p.unscheduled_reason = None;
     }
 
-    /// A freshly bound pod: its container starts after the pending delay.
-    fn start_up(&mut self, pod: u32, initial: bool) {
+    /// A freshly bound pod: its container starts after the pending delay (once its node
+    /// is back, on a failed node).
+    pub(super) fn start_up(&mut self, pod: u32, initial: bool) {
+        if self.node_failed(pod) {
+            self.bound_to_failed_node(pod);
+            return;
+        }
         let dep = self.pods[pod as usize].deployment as usize;
         let delay = match (&self.w.deployments[dep].startup_pending, initial) {
             (Some(dist), false) => SimTime::from_millis(dist.sample(&mut self.startup_rngs[dep])),
@@ -248,33 +274,37 @@ impl Engine<'_> {
         if delay == SimTime::ZERO {
             self.run_container(pod, !initial);
         } else {
-            self.queue.push(self.now + delay, Event::PodRunning(pod));
+            let epoch = self.pods[pod as usize].epoch;
+            self.queue
+                .push(self.now + delay, Event::PodRunning(pod, epoch));
         }
     }
 
-    pub(super) fn on_pod_running(&mut self, pod: u32) {
-        self.run_container(pod, true);
+    pub(super) fn on_pod_running(&mut self, pod: u32, epoch: u32) {
+        if self.pods[pod as usize].epoch == epoch {
+            self.run_container(pod, true);
+        }
     }
 
     /// The pod's container runs; it becomes ready after the readiness delay (`probe`) or
     /// at once.
     fn run_container(&mut self, pod: u32, probe: bool) {
-        let p = &mut self.pods[pod as usize];
-        if p.phase != PodPhase::Pending {
-            return;
+        if self.pods[pod as usize].phase == PodPhase::Pending {
+            self.container_started(pod, probe);
         }
+    }
+
+    /// A container starts (the first time or after a restart): the pod is running, not
+    /// ready, and ready after the readiness delay (`probe`) or at once.
+    pub(super) fn container_started(&mut self, pod: u32, probe: bool) {
+        let p = &mut self.pods[pod as usize];
         p.phase = PodPhase::Starting;
         p.since = self.now;
+        p.down = false;
+        p.epoch += 1;
         let dep = p.deployment as usize;
+        self.schedule_lifetimes(pod);
         let d = &self.w.deployments[dep];
-        if d.crash_rate > 0.0 {
-            // A running container's life until its crash.
-            let life = Exp::new(d.crash_rate)
-                .expect("validated by build")
-                .sample(&mut self.crash_rngs[dep]);
-            self.queue
-                .push(self.now + SimTime::from_secs(life), Event::Crash(pod));
-        }
         self.deployments[dep].capacity.change(
             self.now,
             i64::from(d.workers),
@@ -286,13 +316,22 @@ impl Engine<'_> {
             _ => SimTime::ZERO,
         };
         if delay == SimTime::ZERO {
-            self.on_pod_ready(pod);
+            self.ready(pod);
         } else {
-            self.queue.push(self.now + delay, Event::PodReady(pod));
+            let epoch = self.pods[pod as usize].epoch;
+            self.queue
+                .push(self.now + delay, Event::PodReady(pod, epoch));
         }
     }
 
-    pub(super) fn on_pod_ready(&mut self, pod: u32) {
+    pub(super) fn on_pod_ready(&mut self, pod: u32, epoch: u32) {
+        if self.pods[pod as usize].epoch == epoch {
+            self.ready(pod);
+        }
+    }
+
+    /// The readiness probe succeeds: the pod becomes an endpoint of its Services.
+    fn ready(&mut self, pod: u32) {
         let p = &mut self.pods[pod as usize];
         if p.phase != PodPhase::Starting {
             return;
@@ -309,7 +348,7 @@ impl Engine<'_> {
     }
 
     /// Stops routing to `pod`.
-    fn remove_endpoint(&mut self, pod: u32) {
+    pub(super) fn remove_endpoint(&mut self, pod: u32) {
         if self.pods[pod as usize].phase != PodPhase::Ready {
             return;
         }
@@ -356,20 +395,26 @@ impl Engine<'_> {
     }
 
     /// Deletes a pod gracefully: it leaves the endpoints at once and goes when its
-    /// in-flight work is done or its grace period ends.
+    /// in-flight work is done or its grace period ends. On a failed node it stays
+    /// `Terminating` until the node is back (no kubelet confirms the deletion).
     fn delete_pod(&mut self, pod: u32) {
         let dep = self.pods[pod as usize].deployment;
         self.deployments[dep as usize].deleted += 1;
         self.remove_endpoint(pod);
+        let failed = self.node_failed(pod);
         let p = &mut self.pods[pod as usize];
-        if p.phase == PodPhase::Unscheduled || p.outstanding == 0 {
+        if !failed && (p.phase == PodPhase::Unscheduled || p.outstanding == 0 || p.down) {
             self.gone(pod);
             return;
         }
         p.phase = PodPhase::Terminating;
         p.since = self.now;
-        let grace = self.w.deployments[dep as usize].termination_grace;
-        self.queue.push(self.now + grace, Event::GraceEnd(pod));
+        if !failed {
+            let grace = self.w.deployments[dep as usize].termination_grace;
+            let epoch = p.epoch;
+            self.queue
+                .push(self.now + grace, Event::GraceEnd(pod, epoch));
+        }
     }
 
     /// A job leaves `pod` (answered or rejected); a terminating pod goes once it is idle.
@@ -381,25 +426,11 @@ impl Engine<'_> {
         }
     }
 
-    pub(super) fn on_grace_end(&mut self, pod: u32) {
-        if self.pods[pod as usize].phase == PodPhase::Terminating {
+    pub(super) fn on_grace_end(&mut self, pod: u32, epoch: u32) {
+        let p = &self.pods[pod as usize];
+        if p.epoch == epoch && p.phase == PodPhase::Terminating {
             self.kill(pod);
         }
-    }
-
-    pub(super) fn on_crash(&mut self, pod: u32) {
-        let p = &self.pods[pod as usize];
-        if matches!(
-            p.phase,
-            PodPhase::Unscheduled | PodPhase::Terminating | PodPhase::Gone
-        ) {
-            return;
-        }
-        let dep = p.deployment;
-        let name = format!("pod {}", self.pod_name(pod));
-        self.fault_kill(pod);
-        self.log_fault(format!("{name} crashed"), 1);
-        self.reconcile(dep);
     }
 
     /// A pod's name: its Deployment's name and the pod's ordinal.
@@ -425,67 +456,32 @@ impl Engine<'_> {
     /// reset), its calls in progress are abandoned.
     pub(super) fn kill(&mut self, pod: u32) {
         self.remove_endpoint(pod);
-        let mut waiting = Vec::new();
-        let mut lost = Vec::new();
-        for (id, j) in self.jobs.iter().enumerate() {
-            if j.pod != pod {
-                continue;
-            }
-            match j.phase {
-                JobPhase::Queued | JobPhase::Running => lost.push(id as u32),
-                JobPhase::Waiting => {
-                    waiting.push(id as u32);
-                    lost.push(id as u32);
-                }
-                _ => {}
-            }
-        }
-        if !waiting.is_empty() {
-            // `waiting` is sorted: the scan above is in id order.
-            for j in &mut self.jobs {
-                if j.phase != JobPhase::Free && waiting.binary_search(&j.parent).is_ok() {
-                    j.parent = NONE;
-                }
-            }
-        }
-        self.counts.failed_pod_lost += lost.len() as u64;
-        for &job in &lost {
-            let mut failed = self.jobs[job as usize];
-            failed.flags = (failed.flags | LOST) & !FAILED & !super::HOLDS_WORKER;
-            failed.phase = JobPhase::Replying;
-            let carrier = if self.jobs[job as usize].phase == JobPhase::Running {
-                // Its `Done` is still queued: that slot frees itself then; the failure
-                // travels in a new one.
-                self.jobs[job as usize].phase = JobPhase::Zombie;
-                self.jobs[job as usize].parent = NONE;
-                self.new_job(Job { ..failed })
-            } else {
-                self.jobs[job as usize] = failed;
-                job
-            };
-            let delay = self.answer_delay(carrier);
-            self.answer(carrier, delay);
-        }
-        self.pods[pod as usize].queue.clear();
+        self.stop_container(pod, super::failures::Loss::Reset);
         self.gone(pod);
     }
 
-    /// Removes a pod for good and frees its node's resources.
-    fn gone(&mut self, pod: u32) {
+    /// Removes a pod for good and frees its node's resources; its slot is reused once no
+    /// call is on its way to it.
+    pub(super) fn gone(&mut self, pod: u32) {
         let p = &mut self.pods[pod as usize];
         let previous = p.phase;
         p.phase = PodPhase::Gone;
         p.since = self.now;
+        p.epoch += 1;
         let dep = p.deployment as usize;
-        let (busy, node) = (p.busy, p.node);
+        let (busy, node, down) = (p.busy, p.node, p.down);
         p.busy = 0;
+        let unreferenced = p.outstanding == 0;
         let run = &mut self.deployments[dep];
         run.pods.retain(|&q| q != pod);
-        if previous >= PodPhase::Starting {
+        if previous >= PodPhase::Starting && !down {
             let workers = i64::from(self.w.deployments[dep].workers);
             let (start, end) = self.window;
             run.capacity.change(self.now, -workers, start, end);
             run.busy.change(self.now, -i64::from(busy), start, end);
+        }
+        if unreferenced {
+            self.free_pods.push(pod);
         }
         if node != NONE {
             let cost = self.pod_cost(pod);
@@ -530,19 +526,5 @@ impl Engine<'_> {
                 self.start_up(pod, false);
             }
         }
-    }
-
-    /// Kills every pod on `node` (a node failure).
-    pub(super) fn kill_node(&mut self, node: u32) -> u32 {
-        let victims: Vec<u32> = self
-            .deployments
-            .iter()
-            .flat_map(|run| run.pods.iter().copied())
-            .filter(|&p| self.pods[p as usize].node == node)
-            .collect();
-        for &pod in &victims {
-            self.fault_kill(pod);
-        }
-        victims.len() as u32
     }
 }

@@ -6,6 +6,7 @@ use rand::RngExt;
 use super::pods::PodPhase;
 use super::{
     Engine, Event, FAILED, HOLDS_WORKER, Job, JobPhase, LOST, MEASURED, NONE, ROOT, Request,
+    UNANSWERED,
 };
 use crate::model::kinds::CallMode;
 use crate::sim::lb;
@@ -209,10 +210,11 @@ impl Engine<'_> {
         let p = &mut self.pods[pod as usize];
         if p.phase == PodPhase::Gone {
             // Connection refused: the pod died while the call was on its way.
-            self.counts.failed_pod_lost += 1;
-            self.jobs[job as usize].flags |= LOST;
-            let delay = self.answer_delay(job);
-            self.answer(job, delay);
+            self.reach_gone(job, pod);
+            return;
+        }
+        if p.down {
+            self.reach_stopped(job, pod);
             return;
         }
         if self.metering {
@@ -393,10 +395,10 @@ impl Engine<'_> {
             r.job = NONE;
             let at = self.now + delay;
             if let Some(timeout) = self.w.retry.per_try_timeout
-                && at > r.attempt_sent + timeout
+                && (at > r.attempt_sent + timeout || j.flags & UNANSWERED != 0)
             {
-                // The user gives up before the answer arrives: the pending `Timeout`
-                // of this attempt accounts for it.
+                // The user gives up before the answer arrives (or no answer comes): the
+                // pending `Timeout` of this attempt accounts for it.
                 return;
             }
             self.user_receives(request, j.flags, at);
@@ -404,12 +406,13 @@ impl Engine<'_> {
     }
 
     /// The user receives an attempt's outcome (`flags` FAILED or LOST for an error) at
-    /// `at`: retries it, or accounts the request.
+    /// `at`: retries it, or accounts the request. An UNANSWERED attempt without a timeout
+    /// is never noticed, so never retried: the request counts as failed.
     fn user_receives(&mut self, request: u32, flags: u8, at: SimTime) {
         let r = self.requests[request as usize];
         let error = flags & (FAILED | LOST) != 0;
         let policy = self.w.retry;
-        if error && r.attempts <= policy.attempts {
+        if error && flags & UNANSWERED == 0 && r.attempts <= policy.attempts {
             // A later attempt's timeout must not match this one.
             self.requests[request as usize].attempt_id = NONE;
             let retry_at = at + policy.backoff;
@@ -454,7 +457,7 @@ impl Engine<'_> {
         }
         let parent = &mut self.jobs[j.parent as usize];
         parent.pending -= 1;
-        parent.flags |= j.flags & (FAILED | LOST);
+        parent.flags |= j.flags & (FAILED | LOST | UNANSWERED);
         if parent.pending > 0 {
             return;
         }

@@ -98,6 +98,8 @@ impl Engine<'_> {
                     pods_created: run.created,
                     pods_deleted: run.deleted,
                     pods_killed: run.killed,
+                    pods_evicted: run.evicted,
+                    restarts: run.restarts,
                     arrivals: run.arrivals,
                     processed: run.processed,
                     rejected: run.rejected,
