@@ -21,6 +21,7 @@
 //! only wall-clock reads).
 
 mod clock;
+mod fidelity;
 mod harness;
 mod load;
 mod run;
@@ -49,6 +50,8 @@ enum Command {
     Calibrate,
     /// Start a chain and Prometheus, load it, report what every side measured, stop.
     Run(run::RunArgs),
+    /// Fit kubetwin to the chain, predict cases, run them for real, write the report.
+    Fidelity(fidelity::FidelityArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -61,6 +64,7 @@ fn main() -> std::process::ExitCode {
             Ok(())
         }
         Command::Run(args) => run::main(args),
+        Command::Fidelity(args) => fidelity::main(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

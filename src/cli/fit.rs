@@ -290,8 +290,11 @@ mod prom_mode {
         #[arg(long, default_value = "1h")]
         window: String,
         /// The end of the window: unix seconds or RFC 3339 (default: the server's now).
+        /// Repeat it for windows at different loads: each workload's time at each window's
+        /// request rate per pod becomes a level of a load-dependent `serviceTimeByLoad`
+        /// (the call graph and the Workload come from the last window).
         #[arg(long)]
-        at: Option<String>,
+        at: Vec<String>,
         /// Write the documents to FILE instead of stdout.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -337,7 +340,7 @@ mod prom_mode {
     /// Fails when a flag that only applies with `--prometheus` is given without it.
     pub fn check_unused(a: &PromArgs) -> anyhow::Result<()> {
         let queries = [&a.histogram_query, &a.rate_query, &a.edge_query];
-        let used = a.namespace.is_some() || a.at.is_some() || a.out.is_some();
+        let used = a.namespace.is_some() || !a.at.is_empty() || a.out.is_some();
         anyhow::ensure!(
             !used && queries.iter().all(|q| q.is_none()),
             "--namespace, --at, --out and --*-query apply only with --prometheus URL"
@@ -353,17 +356,30 @@ mod prom_mode {
             .as_deref()
             .context("--prometheus needs --namespace")?;
         let (queries, window) = (queries(a)?, Window::parse(&a.window)?);
-        let at = match &a.at {
-            Some(time) => EvalTime::parse(time)?,
-            None => EvalTime::Now,
+        let times = match a.at.as_slice() {
+            [] => vec![EvalTime::Now],
+            times => (times.iter())
+                .map(|t| EvalTime::parse(t))
+                .collect::<Result<_, _>>()?,
         };
         let server = Prometheus::new(url)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("starting the async runtime")?;
-        let obs = runtime.block_on(prom::pull(&server, &queries, namespace, &window, &at))?;
-        let model = prom::fit_observations(&obs, families)?;
+        let mut pulls = Vec::new();
+        for at in &times {
+            let obs = runtime.block_on(prom::pull(&server, &queries, namespace, &window, at))?;
+            pulls.push(prom::fit_observations(&obs, families)?);
+        }
+        let at = (times.iter().map(ToString::to_string))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let model = if pulls.len() == 1 {
+            pulls.remove(0)
+        } else {
+            prom::ObservedModel::by_load(pulls).context("no pulls")?
+        };
         let workload = model.workload(namespace, &a.user_location);
         let documents = if output == Output::Json {
             let mut docs = (model.service_models().iter())

@@ -151,8 +151,16 @@ pub struct ServiceModelSpec {
     /// Unbounded when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_capacity: Option<u32>,
-    /// Processing time of one request, in milliseconds.
-    pub service_time: DistSpec,
+    /// Processing time of one request, in milliseconds. Required unless
+    /// `serviceTimeByLoad` gives it instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_time: Option<DistSpec>,
+    /// Processing time that depends on how busy the pod is (instead of `serviceTime`): a
+    /// distribution per load level, interpolated between levels and extrapolated beyond
+    /// them. Real pods sharing CPUs slow down as they get busier; a twin fitted at one load
+    /// mispredicts another without this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_time_by_load: Option<LoadDependentSpec>,
     /// Whether a worker waits for downstream calls (`sync`, HTTP-style) or is released
     /// when its own processing ends (`async`).
     #[serde(default)]
@@ -163,6 +171,35 @@ pub struct ServiceModelSpec {
     /// How long pods created during the run take to become ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub startup: Option<StartupSpec>,
+}
+
+/// See [`ServiceModelSpec::service_time_by_load`].
+///
+/// A pod's load is its request rate: arrivals per second, averaged exponentially with time
+/// constant `windowSeconds` (as a `rate(...[window])` query would see it, smoothly). A
+/// request that starts at load `L` between two levels `a <= L <= b` takes
+/// `Q_a(u) + (L - a) / (b - a) * (Q_b(u) - Q_a(u))` for one uniform draw `u`, where `Q` are
+/// the levels' quantile functions: every quantile, and so the mean, moves linearly with the
+/// load. Below the first level and above the last the nearest two levels' line is
+/// extended; a draw never goes below 0.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoadDependentSpec {
+    /// Time constant of the pod's request-rate average, in seconds (default 10).
+    #[serde(default = "ten")]
+    pub window_seconds: f64,
+    /// At least two levels, by strictly increasing `requestsPerSecond`.
+    pub levels: Vec<LoadLevelSpec>,
+}
+
+/// The processing time at one load level.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoadLevelSpec {
+    /// Requests per second per pod.
+    pub requests_per_second: f64,
+    /// Processing time at that load, in milliseconds.
+    pub service_time: DistSpec,
 }
 
 /// See [`ServiceModelSpec::call_mode`].
@@ -341,4 +378,7 @@ fn one_u64() -> u64 {
 }
 fn one_f() -> f64 {
     1.0
+}
+fn ten() -> f64 {
+    10.0
 }

@@ -11,6 +11,14 @@ pub enum QueryKind {
     Rates,
     /// Service-to-service request rates over the window, per source and destination.
     Edges,
+    /// Mean response time over the window, per workload (`sum / count`).
+    Mean,
+    /// Client-side call duration bucket counts, per caller, callee and `le`.
+    CallHistogram,
+    /// Client-side mean call duration, per caller and callee.
+    CallMean,
+    /// Pods reporting, per workload.
+    Replicas,
     /// Prometheus' own `histogram_quantile` over the histogram query (`q` is the quantile).
     Quantile {
         /// The quantile in per mille (500 for the median, 990 for p99), so the kind stays `Eq`.
@@ -24,6 +32,10 @@ impl fmt::Display for QueryKind {
             QueryKind::Histogram => f.write_str("histogram"),
             QueryKind::Rates => f.write_str("request-rate"),
             QueryKind::Edges => f.write_str("service-to-service (edge)"),
+            QueryKind::Mean => f.write_str("mean response time"),
+            QueryKind::CallHistogram => f.write_str("client-side call histogram"),
+            QueryKind::CallMean => f.write_str("client-side mean call time"),
+            QueryKind::Replicas => f.write_str("replica count"),
             QueryKind::Quantile { per_mille } => {
                 write!(f, "histogram_quantile({})", f64::from(*per_mille) / 1000.0)
             }

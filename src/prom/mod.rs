@@ -24,6 +24,7 @@
 
 mod error;
 mod graph;
+pub mod own_time;
 mod parse;
 mod preset;
 mod scenario;
@@ -167,12 +168,26 @@ pub struct Observations {
     pub rates: BTreeMap<String, f64>,
     /// Requests per second between workloads; `None` when the queries have no edge query.
     pub edges: Option<Vec<Edge>>,
+    /// Mean response time per workload in milliseconds, where the queries have a mean query.
+    pub means: BTreeMap<String, f64>,
+    /// Client-side call durations per (caller, callee): cumulative bucket counts over the
+    /// window, upper bounds in milliseconds; empty without a call-histogram query.
+    pub call_histograms: BTreeMap<(String, String), Vec<Bucket>>,
+    /// Client-side mean call duration per (caller, callee), in milliseconds.
+    pub call_means: BTreeMap<(String, String), f64>,
+    /// Pods reporting per workload, where the queries have a replica query.
+    pub replicas: BTreeMap<String, f64>,
     /// Prometheus' `histogram_quantile` over the histogram query.
     pub prometheus_quantiles: BTreeMap<String, PromQuantiles>,
     /// The window's length in seconds.
     pub window_seconds: f64,
     /// The request-rate query as sent, for messages about rates.
     pub rates_query: String,
+}
+
+/// Multiplies every value by `factor`.
+fn scale<K>(values: &mut BTreeMap<K, f64>, factor: f64) {
+    values.values_mut().for_each(|v| *v *= factor);
 }
 
 /// Checks that `namespace` is a Kubernetes namespace name (an RFC 1123 DNS label).
@@ -262,6 +277,51 @@ pub async fn pull(
         None => None,
     };
 
+    let mut means = BTreeMap::new();
+    if let Some(template) = &queries.mean {
+        let query = render(template);
+        let series = fetch(QueryKind::Mean, &query, false).await?;
+        let o = parse::Origin {
+            kind: QueryKind::Mean,
+            query: &query,
+        };
+        means = parse::per_workload(o, &series, &queries.workload_label, true)?;
+        scale(&mut means, queries.to_milliseconds);
+    }
+    let (source, destination) = (&queries.source_label, &queries.destination_label);
+    let mut call_histograms = BTreeMap::new();
+    if let Some(template) = &queries.call_histogram {
+        let query = render(template);
+        let series = fetch(QueryKind::CallHistogram, &query, false).await?;
+        let o = parse::Origin {
+            kind: QueryKind::CallHistogram,
+            query: &query,
+        };
+        call_histograms =
+            parse::edge_histograms(o, &series, source, destination, queries.to_milliseconds)?;
+    }
+    let mut call_means = BTreeMap::new();
+    if let Some(template) = &queries.call_mean {
+        let query = render(template);
+        let series = fetch(QueryKind::CallMean, &query, false).await?;
+        let o = parse::Origin {
+            kind: QueryKind::CallMean,
+            query: &query,
+        };
+        call_means = parse::per_edge(o, &series, source, destination)?;
+        scale(&mut call_means, queries.to_milliseconds);
+    }
+    let mut replicas = BTreeMap::new();
+    if let Some(template) = &queries.replicas {
+        let query = render(template);
+        let series = fetch(QueryKind::Replicas, &query, false).await?;
+        let o = parse::Origin {
+            kind: QueryKind::Replicas,
+            query: &query,
+        };
+        replicas = parse::per_workload(o, &series, &queries.workload_label, false)?;
+    }
+
     let mut prometheus_quantiles: BTreeMap<String, PromQuantiles> = BTreeMap::new();
     for (per_mille, q) in [(500, 0.5), (990, 0.99)] {
         let kind = QueryKind::Quantile { per_mille };
@@ -286,6 +346,10 @@ pub async fn pull(
         histograms,
         rates,
         edges,
+        means,
+        call_histograms,
+        call_means,
+        replicas,
         prometheus_quantiles,
         window_seconds: window.seconds(),
         rates_query,

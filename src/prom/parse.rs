@@ -84,9 +84,73 @@ pub fn histograms(
     workload_label: &str,
     to_milliseconds: f64,
 ) -> Result<BTreeMap<String, Vec<Bucket>>, PromError> {
-    let mut found: BTreeMap<String, Vec<(Bucket, &Series)>> = BTreeMap::new();
-    for s in series {
+    let key = |s: &Series| {
         let workload = origin.label(s, workload_label)?;
+        Ok((workload.to_string(), format!("workload {workload}")))
+    };
+    grouped_histograms(origin, series, key, to_milliseconds)
+}
+
+/// [`histograms`] per caller and callee: client-side durations of the calls between them.
+///
+/// # Errors
+/// As [`histograms`], with both labels required.
+pub fn edge_histograms(
+    origin: Origin<'_>,
+    series: &[Series],
+    source_label: &str,
+    destination_label: &str,
+    to_milliseconds: f64,
+) -> Result<BTreeMap<(String, String), Vec<Bucket>>, PromError> {
+    let key = |s: &Series| {
+        let source = origin.label(s, source_label)?;
+        let destination = origin.label(s, destination_label)?;
+        let shown = format!("calls {source} -> {destination}");
+        Ok(((source.to_string(), destination.to_string()), shown))
+    };
+    grouped_histograms(origin, series, key, to_milliseconds)
+}
+
+/// One value per caller and callee.
+///
+/// # Errors
+/// [`PromError::Malformed`] for a series without either label, a negative or non-finite
+/// value (NaN, a window without calls, is skipped), or two series for one pair.
+pub fn per_edge(
+    origin: Origin<'_>,
+    series: &[Series],
+    source_label: &str,
+    destination_label: &str,
+) -> Result<BTreeMap<(String, String), f64>, PromError> {
+    let mut result = BTreeMap::new();
+    for s in series {
+        let source = origin.label(s, source_label)?;
+        let destination = origin.label(s, destination_label)?;
+        if s.value.is_nan() {
+            continue;
+        }
+        let value = origin.non_negative(s)?;
+        let key = (source.to_string(), destination.to_string());
+        if result.insert(key, value).is_some() {
+            return Err(origin.malformed(
+                s,
+                format!("a second series for {source} -> {destination} (aggregate with `sum by`)"),
+            ));
+        }
+    }
+    Ok(result)
+}
+
+/// Groups bucket series by `key` (the key and how to name it in messages).
+fn grouped_histograms<'s, K: Ord>(
+    origin: Origin<'_>,
+    series: &'s [Series],
+    key: impl Fn(&'s Series) -> Result<(K, String), PromError>,
+    to_milliseconds: f64,
+) -> Result<BTreeMap<K, Vec<Bucket>>, PromError> {
+    let mut found: BTreeMap<K, (String, Vec<(Bucket, &Series)>)> = BTreeMap::new();
+    for s in series {
+        let (k, shown) = key(s)?;
         let le = origin.label(s, "le")?;
         let upper_bound = match le {
             "+Inf" | "Inf" | "+inf" | "inf" => f64::INFINITY,
@@ -101,12 +165,13 @@ pub fn histograms(
             cumulative_count,
         };
         found
-            .entry(workload.to_string())
-            .or_default()
+            .entry(k)
+            .or_insert_with(|| (shown, Vec::new()))
+            .1
             .push((bucket, s));
     }
     let mut result = BTreeMap::new();
-    for (workload, mut buckets) in found {
+    for (k, (shown, mut buckets)) in found {
         buckets.sort_by(|a, b| a.0.upper_bound.total_cmp(&b.0.upper_bound));
         if let Some(pair) = buckets
             .windows(2)
@@ -114,15 +179,15 @@ pub fn histograms(
         {
             return Err(origin.malformed(
                 pair[1].1,
-                "a second series for this workload and `le` (aggregate with `sum by (..., le)`)",
+                format!(
+                    "a second series for {shown} and this `le` (aggregate with `sum by (..., le)`)"
+                ),
             ));
         }
         if let Some((last, s)) = buckets.last()
             && last.upper_bound != f64::INFINITY
         {
-            return Err(
-                origin.malformed(s, format!("workload {workload} has no le=\"+Inf\" bucket"))
-            );
+            return Err(origin.malformed(s, format!("{shown} has no le=\"+Inf\" bucket")));
         }
         let mut running = 0.0_f64;
         let list = buckets
@@ -133,7 +198,7 @@ pub fn histograms(
                 b
             })
             .collect();
-        result.insert(workload, list);
+        result.insert(k, list);
     }
     Ok(result)
 }

@@ -1,25 +1,32 @@
 //! The PromQL a pull sends: presets for the metric names of common meshes and
 //! instrumentation libraries, fully custom queries, and the window and evaluation time.
 //!
-//! A [`Queries`] holds three templates in which `${namespace}` and `${window}` are replaced
+//! A [`Queries`] holds templates in which `${namespace}` and `${window}` are replaced
 //! before sending ([`Queries::render`]):
 //!
 //! - **histogram**: one series per workload and bucket, labelled with the workload label and
 //!   `le`, valued at the number of observations in the window (`increase(...)`, counts, not
 //!   per-second rates, because the fit treats them as observations);
 //! - **rates**: one series per workload, valued at its inbound requests per second;
-//! - **edges** (optional): one series per caller and callee, valued at requests per second.
+//! - **edges** (optional): one series per caller and callee, valued at requests per second;
+//! - **mean** (optional): the mean response time per workload (`_sum / _count`);
+//! - **call histogram** and **call mean** (optional): the client-side durations of the calls
+//!   per caller and callee, which let the fit subtract a caller's calls from its response
+//!   time ([`crate::prom::own_time`]);
+//! - **replicas** (optional): the pods reporting per workload, for per-pod loads.
 //!
-//! | preset | histogram (unit) | workload label | edges |
-//! |---|---|---|---|
-//! | `istio` | `istio_request_duration_milliseconds_bucket` (ms) | `destination_workload` | `istio_requests_total` by `source_workload`, `destination_workload` |
-//! | `linkerd` | `response_latency_ms_bucket` (ms) | `deployment` | outbound `request_total` by `deployment`, `dst_deployment` |
-//! | `otel` | `http_server_request_duration_seconds_bucket` (s, converted to ms) | `service_name` | none |
+//! | preset | histogram (unit) | workload label | edges and client-side calls | replicas counted by |
+//! |---|---|---|---|---|
+//! | `istio` | `istio_request_duration_milliseconds_bucket` (ms) | `destination_workload` | `istio_requests_total` by `source_workload`, `destination_workload`; calls from `reporter="source"` | `pod` |
+//! | `linkerd` | `response_latency_ms_bucket` (ms) | `deployment` | outbound `request_total` and `response_latency_ms` by `deployment`, `dst_deployment` | `pod` |
+//! | `otel` | `http_server_request_duration_seconds_bucket` (s, converted to ms) | `service_name` | `http_client_request_duration_seconds` by `service_name`, `server_address` | `service_instance_id` |
 //!
-//! Istio series are those with `reporter="destination"` in `destination_workload_namespace`;
-//! Linkerd series those with `direction="inbound"` in `namespace`; OpenTelemetry series those
-//! with the resource attribute `k8s.namespace.name` (label `k8s_namespace_name`, as the
-//! collector's Prometheus exporter writes it with resource-to-telemetry conversion on).
+//! Istio series are those with `reporter="destination"` in `destination_workload_namespace`
+//! (client-side: `reporter="source"` with both namespaces); Linkerd series those with
+//! `direction="inbound"` in `namespace` (client-side: `direction="outbound"`); OpenTelemetry
+//! series those with the resource attribute `k8s.namespace.name` (label
+//! `k8s_namespace_name`, as the collector's Prometheus exporter writes it with
+//! resource-to-telemetry conversion on).
 
 use std::fmt;
 
@@ -54,76 +61,135 @@ pub struct Queries {
     pub destination_label: String,
     /// Factor from the histogram's unit to milliseconds (1000 for seconds).
     pub to_milliseconds: f64,
+    /// Optional: the mean response time per workload (`sum / count`, the histogram's
+    /// unit), exact where the buckets only bound it.
+    pub mean: Option<String>,
+    /// Optional: client-side call durations per caller and callee (`source_label`,
+    /// `destination_label`, `le`; the histogram's unit), so a caller's own processing time
+    /// can be told from the time it waits for its calls.
+    pub call_histogram: Option<String>,
+    /// Optional: the client-side mean call duration per caller and callee.
+    pub call_mean: Option<String>,
+    /// Optional: the number of pods reporting per workload (for per-pod load levels).
+    pub replicas: Option<String>,
 }
 
 impl Preset {
     /// The preset's queries.
     pub fn queries(self) -> Queries {
-        let (ms, s) = (1.0, 1000.0);
         match self {
             Preset::Istio => {
-                let sel =
+                let server =
                     r#"reporter="destination", destination_workload_namespace="${namespace}""#;
+                let client = r#"reporter="source", source_workload_namespace="${namespace}", destination_workload_namespace="${namespace}""#;
+                let (w, pair) = (
+                    "destination_workload",
+                    "source_workload, destination_workload",
+                );
+                let duration = "istio_request_duration_milliseconds";
                 Queries {
-                    histogram: format!(
-                        "sum by (destination_workload, le) \
-                         (increase(istio_request_duration_milliseconds_bucket{{{sel}}}[${{window}}]))"
-                    ),
-                    rates: format!(
-                        "sum by (destination_workload) \
-                         (rate(istio_requests_total{{{sel}}}[${{window}}]))"
-                    ),
-                    edges: Some(format!(
-                        "sum by (source_workload, destination_workload) \
-                         (rate(istio_requests_total{{{sel}}}[${{window}}]))"
-                    )),
-                    workload_label: "destination_workload".into(),
+                    histogram: increase(&format!("{w}, le"), &format!("{duration}_bucket"), server),
+                    rates: rate(w, "istio_requests_total", server),
+                    edges: Some(rate(pair, "istio_requests_total", server)),
+                    workload_label: w.into(),
                     source_label: "source_workload".into(),
-                    destination_label: "destination_workload".into(),
-                    to_milliseconds: ms,
+                    destination_label: w.into(),
+                    to_milliseconds: 1.0,
+                    mean: Some(mean(w, duration, server)),
+                    call_histogram: Some(increase(
+                        &format!("{pair}, le"),
+                        &format!("{duration}_bucket"),
+                        client,
+                    )),
+                    call_mean: Some(mean(pair, duration, client)),
+                    replicas: Some(replicas(w, "pod", "istio_requests_total", server)),
                 }
             }
             Preset::Linkerd => {
                 let inbound = r#"direction="inbound", namespace="${namespace}""#;
                 let outbound = r#"direction="outbound", namespace="${namespace}", dst_namespace="${namespace}""#;
+                let (w, pair) = ("deployment", "deployment, dst_deployment");
+                let duration = "response_latency_ms";
                 Queries {
-                    histogram: format!(
-                        "sum by (deployment, le) \
-                         (increase(response_latency_ms_bucket{{{inbound}}}[${{window}}]))"
+                    histogram: increase(
+                        &format!("{w}, le"),
+                        &format!("{duration}_bucket"),
+                        inbound,
                     ),
-                    rates: format!(
-                        "sum by (deployment) (rate(request_total{{{inbound}}}[${{window}}]))"
-                    ),
-                    edges: Some(format!(
-                        "sum by (deployment, dst_deployment) \
-                         (rate(request_total{{{outbound}}}[${{window}}]))"
-                    )),
-                    workload_label: "deployment".into(),
-                    source_label: "deployment".into(),
+                    rates: rate(w, "request_total", inbound),
+                    edges: Some(rate(pair, "request_total", outbound)),
+                    workload_label: w.into(),
+                    source_label: w.into(),
                     destination_label: "dst_deployment".into(),
-                    to_milliseconds: ms,
+                    to_milliseconds: 1.0,
+                    mean: Some(mean(w, duration, inbound)),
+                    call_histogram: Some(increase(
+                        &format!("{pair}, le"),
+                        &format!("{duration}_bucket"),
+                        outbound,
+                    )),
+                    call_mean: Some(mean(pair, duration, outbound)),
+                    replicas: Some(replicas(w, "pod", "request_total", inbound)),
                 }
             }
             Preset::Otel => {
                 let sel = r#"k8s_namespace_name="${namespace}""#;
+                let (w, pair) = ("service_name", "service_name, server_address");
+                let (server, client) = (
+                    "http_server_request_duration_seconds",
+                    "http_client_request_duration_seconds",
+                );
                 Queries {
-                    histogram: format!(
-                        "sum by (service_name, le) \
-                         (increase(http_server_request_duration_seconds_bucket{{{sel}}}[${{window}}]))"
-                    ),
-                    rates: format!(
-                        "sum by (service_name) \
-                         (rate(http_server_request_duration_seconds_count{{{sel}}}[${{window}}]))"
-                    ),
-                    edges: None,
-                    workload_label: "service_name".into(),
-                    source_label: String::new(),
-                    destination_label: String::new(),
-                    to_milliseconds: s,
+                    histogram: increase(&format!("{w}, le"), &format!("{server}_bucket"), sel),
+                    rates: rate(w, &format!("{server}_count"), sel),
+                    edges: Some(rate(pair, &format!("{client}_count"), sel)),
+                    workload_label: w.into(),
+                    source_label: w.into(),
+                    destination_label: "server_address".into(),
+                    to_milliseconds: 1000.0,
+                    mean: Some(mean(w, server, sel)),
+                    call_histogram: Some(increase(
+                        &format!("{pair}, le"),
+                        &format!("{client}_bucket"),
+                        sel,
+                    )),
+                    call_mean: Some(mean(pair, client, sel)),
+                    replicas: Some(replicas(
+                        w,
+                        "service_instance_id",
+                        &format!("{server}_count"),
+                        sel,
+                    )),
                 }
             }
         }
     }
+}
+
+/// `sum by (labels) (increase(metric{selector}[window]))`.
+fn increase(labels: &str, metric: &str, selector: &str) -> String {
+    format!("sum by ({labels}) (increase({metric}{{{selector}}}[${{window}}]))")
+}
+
+/// `sum by (labels) (rate(metric{selector}[window]))`.
+fn rate(labels: &str, metric: &str, selector: &str) -> String {
+    format!("sum by ({labels}) (rate({metric}{{{selector}}}[${{window}}]))")
+}
+
+/// The mean of histogram `base` over the window: the increase of `_sum` over that of `_count`.
+fn mean(labels: &str, base: &str, selector: &str) -> String {
+    format!(
+        "{} / {}",
+        increase(labels, &format!("{base}_sum"), selector),
+        increase(labels, &format!("{base}_count"), selector)
+    )
+}
+
+/// The number of distinct `instance_label` values per `workload` among `metric`'s series.
+fn replicas(workload: &str, instance_label: &str, metric: &str, selector: &str) -> String {
+    format!(
+        "count by ({workload}) (count by ({workload}, {instance_label}) ({metric}{{{selector}}}))"
+    )
 }
 
 impl fmt::Display for Preset {
@@ -148,6 +214,10 @@ impl Queries {
             source_label: "source".into(),
             destination_label: "destination".into(),
             to_milliseconds: 1.0,
+            mean: None,
+            call_histogram: None,
+            call_mean: None,
+            replicas: None,
         }
     }
 
@@ -338,11 +408,27 @@ mod tests {
         let text = Queries::render("x{ns=\"${namespace}\"}", "a\"b", &w);
         assert_eq!(text, r#"x{ns="a\"b"}"#);
         assert_eq!(Preset::Otel.queries().to_milliseconds, 1000.0);
-        assert!(Preset::Otel.queries().edges.is_none());
+        let otel = Preset::Otel.queries();
+        assert!(
+            otel.edges
+                .unwrap()
+                .contains("http_client_request_duration_seconds_count")
+        );
         for preset in [Preset::Istio, Preset::Linkerd, Preset::Otel] {
             let q = preset.queries();
             assert!(q.histogram.contains("increase(") && q.histogram.contains(" le)"));
             assert!(q.rates.contains("rate(") && !q.rates.contains("increase("));
+            // Every optional query is there, aggregated by the labels the parser reads.
+            let mean = q.mean.unwrap();
+            assert!(mean.contains("_sum") && mean.contains(" / ") && mean.contains("_count"));
+            let by = format!("{}, {}, le)", q.source_label, q.destination_label);
+            assert!(q.call_histogram.unwrap().contains(&by), "{preset}");
+            assert!(q.call_mean.unwrap().contains(" / "));
+            assert!(
+                q.replicas
+                    .unwrap()
+                    .starts_with(&format!("count by ({})", q.workload_label))
+            );
         }
     }
 }

@@ -2,10 +2,19 @@
 //! latency histogram fitted by maximum likelihood on the bucket counts, the inferred call
 //! graph as call steps, and the external arrivals as a Poisson flow.
 //!
+//! A caller's `serviceTime` is its own time: its response time less its calls, measured
+//! client-side where the metrics have it ([`super::own_time`]); without client-side
+//! histograms it is the whole response time, which overstates it, and
+//! [`ObservedModel::notes`] says so.
+//!
+//! Several pulls at different loads make a load-dependent model ([`ObservedModel::by_load`]):
+//! each workload's time at each pull's request rate per pod becomes a level of
+//! `serviceTimeByLoad`.
+//!
 //! Assumptions, stated here because the metrics cannot settle them: a workload's Service has
-//! the workload's name; each pod has one worker; a histogram measures the response time, so
-//! for a workload that calls others it includes those calls (the fitted `serviceTime` then
-//! overstates the workload's own processing time, and [`ObservedModel::notes`] says so).
+//! the workload's name; each pod has one worker; a server-side histogram starts timing when
+//! the request arrives, so at high utilization the fitted time includes the wait for a
+//! worker (fit at a load where the pods are not saturated).
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -14,13 +23,18 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::fit::{Family, Fit, FitReport, fit_histogram};
 use crate::model::Object;
+use crate::model::dist::DistSpec;
 use crate::model::kinds::{
-    API_VERSION, ArrivalSpec, CallMode, CallStep, FlowSpec, RequestTypeSpec, ServiceModelSpec,
-    WorkloadSpec,
+    API_VERSION, ArrivalSpec, CallMode, CallStep, FlowSpec, LoadDependentSpec, LoadLevelSpec,
+    RequestTypeSpec, ServiceModelSpec, WorkloadSpec,
 };
 use crate::prom::Observations;
 use crate::prom::error::PromError;
 use crate::prom::graph::{CallGraph, infer_call_graph};
+use crate::prom::own_time::{MIN_CV, Moments, OwnTime, own_time};
+
+/// The time constant of the fitted load-dependent times' rate average, in seconds.
+const LOAD_WINDOW_SECONDS: f64 = 10.0;
 
 /// At most this many certain calls are made per caller request to one callee.
 const MAX_CALLS_PER_EDGE: f64 = 100.0;
@@ -40,12 +54,29 @@ pub struct WorkloadModel {
     pub prometheus_p50: Option<f64>,
     /// Prometheus' `histogram_quantile(0.99, ...)`, in milliseconds.
     pub prometheus_p99: Option<f64>,
+    /// Its own time, when it makes calls that were measured client-side.
+    pub own: Option<OwnTime>,
+    /// Pods reporting (1 when the metrics do not say).
+    pub replicas: f64,
+    /// Its time per load level (requests per second per pod), from
+    /// [`ObservedModel::by_load`]; empty for one pull.
+    pub levels: Vec<(f64, DistSpec)>,
 }
 
 impl WorkloadModel {
     /// The best fit.
     pub fn best(&self) -> &Fit {
         self.report.best()
+    }
+
+    /// What its ServiceModel's time is: the own time when known, else the best fit.
+    pub fn service_time(&self) -> &DistSpec {
+        self.own.as_ref().map_or(&self.best().spec, |o| &o.spec)
+    }
+
+    /// Requests per second per pod.
+    pub fn load(&self) -> f64 {
+        self.rate / self.replicas
     }
 }
 
@@ -90,6 +121,10 @@ pub fn fit_observations(
         });
         let quantiles = obs.prometheus_quantiles.get(name);
         rates.insert(name.clone(), rate);
+        let replicas = match obs.replicas.get(name) {
+            Some(&n) if n >= 1.0 => n,
+            _ => 1.0,
+        };
         workloads.push(WorkloadModel {
             name: name.clone(),
             rate,
@@ -97,6 +132,9 @@ pub fn fit_observations(
             report,
             prometheus_p50: quantiles.and_then(|q| q.p50),
             prometheus_p99: quantiles.and_then(|q| q.p99),
+            own: None,
+            replicas,
+            levels: Vec::new(),
         });
     }
     for name in obs
@@ -122,11 +160,32 @@ pub fn fit_observations(
             edge.source, edge.destination, edge.rate
         ));
     }
-    for caller in graph.calls.keys() {
-        notes.push(format!(
-            "{caller}: its response time includes its calls, so its serviceTime overstates \
-             its own processing time"
-        ));
+    for w in &mut workloads {
+        let Some(callees) = graph.calls.get(&w.name) else {
+            continue;
+        };
+        match own_time_of(w, callees, obs, families) {
+            Ok(own) => {
+                notes.push(format!(
+                    "{}: own time {:.3} ms = response {:.3} ms - calls {:.3} ms (client-side){}",
+                    w.name,
+                    own.own.mean,
+                    own.response.mean,
+                    own.calls.mean,
+                    if own.variance_floored {
+                        format!("; its variance is noise, raised to a CV of {MIN_CV}")
+                    } else {
+                        String::new()
+                    }
+                ));
+                w.own = Some(own);
+            }
+            Err(why) => notes.push(format!(
+                "{}: {why}, so its serviceTime is its whole response time and overstates its \
+                 own processing time",
+                w.name
+            )),
+        }
     }
     if obs.edges.is_none() {
         notes.push("the metrics do not say who calls whom: every workload is an entry".into());
@@ -172,7 +231,76 @@ fn call_steps(callee: &str, p: f64) -> Vec<CallStep> {
     steps
 }
 
+/// The own time of `w`, which calls `callees` (calls per request by callee).
+fn own_time_of(
+    w: &WorkloadModel,
+    callees: &BTreeMap<String, f64>,
+    obs: &Observations,
+    families: &[Family],
+) -> Result<OwnTime, String> {
+    let response = Moments::of_fit(w.best(), obs.means.get(&w.name).copied())
+        .ok_or("its response-time fit has no finite variance")?;
+    let mut calls = Vec::new();
+    for (callee, &p) in callees {
+        let key = (w.name.clone(), callee.clone());
+        let buckets = obs
+            .call_histograms
+            .get(&key)
+            .ok_or_else(|| format!("no client-side histogram of its calls to {callee}"))?;
+        let fit = fit_histogram(buckets, families)
+            .map_err(|e| format!("its calls to {callee} could not be fitted ({e})"))?;
+        let moments = Moments::of_fit(fit.best(), obs.call_means.get(&key).copied())
+            .ok_or_else(|| format!("the fit of its calls to {callee} has no finite variance"))?;
+        calls.push((p, moments));
+    }
+    own_time(w.best().family, response, &calls)
+}
+
 impl ObservedModel {
+    /// One model from pulls at different loads: the last pull's call graph and workload,
+    /// and for each workload seen in at least two pulls with distinct loads, a level per
+    /// pull (its request rate per pod and its time), by increasing load. Pulls at the same
+    /// load as an earlier one are left out, with a note.
+    pub fn by_load(pulls: Vec<ObservedModel>) -> Option<ObservedModel> {
+        let mut levels: BTreeMap<String, Vec<(f64, DistSpec)>> = BTreeMap::new();
+        let mut notes = Vec::new();
+        for pull in &pulls {
+            for w in &pull.workloads {
+                let list = levels.entry(w.name.clone()).or_default();
+                if list.iter().any(|(load, _)| (load - w.load()).abs() < 1e-9) {
+                    notes.push(format!(
+                        "{}: two pulls at {:.3} req/s per pod; the later one is left out",
+                        w.name,
+                        w.load()
+                    ));
+                } else {
+                    list.push((w.load(), w.service_time().clone()));
+                }
+            }
+        }
+        let mut model = pulls.into_iter().last()?;
+        for w in &mut model.workloads {
+            let mut list = levels.remove(&w.name).unwrap_or_default();
+            list.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let loads: Vec<String> = list.iter().map(|(l, _)| format!("{l:.3}")).collect();
+            if list.len() >= 2 {
+                notes.push(format!(
+                    "{}: serviceTimeByLoad with levels at {} req/s per pod",
+                    w.name,
+                    loads.join(", ")
+                ));
+                w.levels = list;
+            } else {
+                notes.push(format!(
+                    "{}: seen at one load only; its serviceTime does not depend on the load",
+                    w.name
+                ));
+            }
+        }
+        model.notes.extend(notes);
+        Some(model)
+    }
+
     /// One ServiceModel per workload: the best fit as `serviceTime`, one sync call step per
     /// callee (its branch probability; several steps when a request makes more than one call).
     pub fn service_models(&self) -> Vec<Object<ServiceModelSpec>> {
@@ -197,7 +325,17 @@ impl ObservedModel {
                         deployment: None,
                         workers: 1,
                         queue_capacity: None,
-                        service_time: w.best().spec.clone(),
+                        service_time: w.levels.is_empty().then(|| w.service_time().clone()),
+                        service_time_by_load: (!w.levels.is_empty()).then(|| LoadDependentSpec {
+                            window_seconds: LOAD_WINDOW_SECONDS,
+                            levels: (w.levels.iter())
+                                .map(|(load, spec)| LoadLevelSpec {
+                                    requests_per_second: round(*load, 6),
+                                    service_time: spec.clone(),
+                                })
+                                .collect(),
+                        }),
+                        cpu_millicores: None,
                         call_mode: CallMode::Sync,
                         calls,
                         startup: None,
@@ -250,24 +388,36 @@ impl ObservedModel {
         let ms = |x: Option<f64>| x.map_or_else(|| "-".into(), |v| format!("{v:.3}"));
         writeln!(
             out,
-            "{:<24} {:>9} {:>10} {:<12} {:>10} {:>10} {:>10} {:>10}  CALLS (per request)",
-            "WORKLOAD", "REQ/S", "OBS", "FAMILY", "p50 fit", "p50 prom", "p99 fit", "p99 prom"
+            "{:<24} {:>9} {:>5} {:>10} {:<12} {:>10} {:>10} {:>10} {:>10} {:>9}  CALLS (per request)",
+            "WORKLOAD",
+            "REQ/S",
+            "PODS",
+            "OBS",
+            "FAMILY",
+            "p50 fit",
+            "p50 prom",
+            "p99 fit",
+            "p99 prom",
+            "OWN mean"
         )?;
         for w in &self.workloads {
             let calls: Vec<String> = self.graph.calls.get(&w.name).map_or_else(Vec::new, |c| {
                 c.iter().map(|(d, p)| format!("{d}={p:.3}")).collect()
             });
+            let own = w.own.as_ref().map(|o| o.own.mean);
             writeln!(
                 out,
-                "{:<24} {:>9.3} {:>10.0} {:<12} {:>10} {:>10} {:>10} {:>10}  {}",
+                "{:<24} {:>9.3} {:>5} {:>10.0} {:<12} {:>10} {:>10} {:>10} {:>10} {:>9}  {}",
                 w.name,
                 w.rate,
+                w.replicas,
                 w.observations,
                 w.best().family.to_string(),
                 ms(w.best().quantile(0.5).ok()),
                 ms(w.prometheus_p50),
                 ms(w.best().quantile(0.99).ok()),
                 ms(w.prometheus_p99),
+                ms(own),
                 calls.join(" ")
             )?;
         }

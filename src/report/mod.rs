@@ -1,6 +1,7 @@
 //! Rendering a [`RunReport`]: aligned tables for people, CSV for tools (JSON is the
 //! report's own serde form); SVG plots of distribution fits ([`fit_plot`]).
 
+pub mod fidelity;
 pub mod fit_plot;
 mod palette;
 pub mod run_plot;

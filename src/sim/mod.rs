@@ -10,6 +10,7 @@ mod queue;
 pub mod report;
 pub mod rng;
 pub mod scheduler;
+pub mod service_time;
 mod stats;
 pub mod time;
 mod workload;

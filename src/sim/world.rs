@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::{Affinity, Taint, Toleration};
 
 use super::autoscaler::Autoscaler;
 use super::time::SimTime;
+use super::service_time::ServiceTime;
 use crate::fit::Distribution;
 use crate::model::kinds::CallMode;
 use crate::model::resources::{Resources, SchedulerSpec};
@@ -145,7 +146,7 @@ pub struct DeploymentDef {
     /// Maximum waiting requests per pod (`u32::MAX`: unbounded).
     pub queue_capacity: u32,
     /// Processing time, in milliseconds.
-    pub service_time: Distribution,
+    pub service_time: ServiceTime,
     /// Sync or async downstream calls.
     pub call_mode: CallMode,
     /// Downstream call steps.

@@ -470,3 +470,50 @@ fn mutated_bundled_scenarios_either_fail_cleanly_or_finish() {
         "{errors} errors, {finished} finished"
     );
 }
+
+#[test]
+fn load_dependent_service_times_are_checked_field_by_field() {
+    let b = "  serviceTime: {type: exponential, mean: 5}\n";
+    let levels = |window: &str, first: &str, second: &str| {
+        format!(
+            "  serviceTimeByLoad:\n    windowSeconds: {window}\n    levels:\n      \
+             - {{requestsPerSecond: {first}, serviceTime: {{type: constant, value: 2}}}}\n      \
+             - {{requestsPerSecond: {second}, serviceTime: {{type: exponential, mean: -1}}}}\n"
+        )
+    };
+    let with = |body: &str| {
+        let yaml = valid();
+        let at = yaml.rfind(b).expect("b's serviceTime");
+        format!("{}{body}{}", &yaml[..at], &yaml[at + b.len()..])
+    };
+    rejects(
+        &with("  workers: 1\n"),
+        &[
+            "ServiceModel/b spec.serviceTime",
+            "is required (or spec.serviceTimeByLoad)",
+        ],
+    );
+    rejects(
+        &with(&format!("{b}{}", levels("10", "1", "2"))),
+        &["ServiceModel/b spec.serviceTimeByLoad", "not both"],
+    );
+    rejects(
+        &with(&levels("0", "1", "2")),
+        &[
+            "spec.serviceTimeByLoad.windowSeconds",
+            "must be in (0, 86400], got 0",
+        ],
+    );
+    rejects(
+        &with(&levels("10", "1", "2")),
+        &["spec.serviceTimeByLoad.levels[1].serviceTime.mean", "-1"],
+    );
+    let fine = levels("10", "5", "1").replace("mean: -1", "mean: 3");
+    rejects(
+        &with(&fine),
+        &[
+            "spec.serviceTimeByLoad.levels[1].requestsPerSecond",
+            "must be above the previous level's 5",
+        ],
+    );
+}

@@ -138,3 +138,33 @@ fn tandem_jackson_network_sums_station_sojourns() {
         0.02,
     );
 }
+
+#[test]
+fn load_dependent_service_time_follows_the_pods_request_rate() {
+    // Levels of constant 10 ms at 10 req/s and 20 ms at 20 req/s: a request starting at
+    // load L takes L ms (the line through both, extended beyond them). With free workers a
+    // request starts on arrival, when the pod's rate average has just counted it: by PASTA
+    // the average before it is λ on the mean, plus 1/τ = 0.1 for the arrival itself. So
+    // the mean response is λ + 0.1 ms, at 15 req/s (interpolated) and 30 req/s
+    // (extrapolated). The average's standard deviation is sqrt(λ / 2τ) <= 1.3 and it
+    // decorrelates over τ = 10 s, so 200k requests (>= 6,600 s) give a standard error
+    // under 0.05 ms: tolerance 1%.
+    for (rate, expected) in [(15.0, 15.1), (30.0, 30.1)] {
+        let yaml = topology(0.0)
+            + &service(
+                "server",
+                1,
+                "  workers: 1000\n  serviceTimeByLoad:\n    windowSeconds: 10\n    levels:\n      \
+                 - {requestsPerSecond: 10, serviceTime: {type: constant, value: 10}}\n      \
+                 - {requestsPerSecond: 20, serviceTime: {type: constant, value: 20}}",
+            )
+            + &workload(
+                "server",
+                &format!("    - {{requests: 200000, arrivals: {{type: poisson, rate: {rate}}}}}"),
+                "  seed: 5\n  warmupSeconds: 100",
+            );
+        let r = simulate(&yaml);
+        assert_accounted(&r);
+        assert_close("load-dependent mean", r.ttr.mean.unwrap(), expected, 0.01);
+    }
+}

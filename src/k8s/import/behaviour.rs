@@ -194,7 +194,8 @@ fn from_annotations(
         deployment: None,
         workers,
         queue_capacity,
-        service_time,
+        service_time: Some(service_time),
+        service_time_by_load: None,
         call_mode: CallMode::Sync,
         calls,
         startup: (pending.is_some() || readiness.is_some())

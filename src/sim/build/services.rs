@@ -7,12 +7,16 @@ use k8s_openapi::api::core::v1::PodSpec;
 
 use crate::k8s::quantity;
 use crate::model::dist::DistSpec;
-use crate::model::kinds::CallStep;
+use crate::model::kinds::{CallStep, ServiceModelSpec};
 use crate::model::{Doc, Scenario, ScenarioError};
+use crate::sim::service_time::{LoadTable, ServiceTime};
 use crate::sim::time::SimTime;
 use crate::sim::world::{DeploymentDef, LbPolicy, ServiceDef, Step};
 
 use super::{LB_ANNOTATION, dist, name_of};
+
+/// The longest averaging window of a load-dependent service time: a day.
+const MAX_WINDOW_SECONDS: f64 = 86_400.0;
 
 pub(super) fn services(scenario: &Scenario) -> Result<Vec<ServiceDef>, ScenarioError> {
     let mut services = Vec::new();
@@ -159,7 +163,7 @@ pub(super) fn deployments(
         if m.workers == 0 {
             return Err(mdoc.invalid(&mname, "spec.workers", "must be >= 1"));
         }
-        let service_time = dist(mdoc, &mname, "spec.serviceTime", &m.service_time)?;
+        let service_time = service_time(mdoc, &mname, m)?;
         let steps = m
             .calls
             .iter()
@@ -215,6 +219,51 @@ pub(super) fn deployments(
         }
     }
     Ok(out)
+}
+
+/// `spec.serviceTime` or, instead, `spec.serviceTimeByLoad`.
+fn service_time<T>(
+    doc: &Doc<T>,
+    object: &str,
+    m: &ServiceModelSpec,
+) -> Result<ServiceTime, ScenarioError> {
+    let by_load = match (&m.service_time, &m.service_time_by_load) {
+        (Some(d), None) => {
+            let d = dist(doc, object, "spec.serviceTime", d)?;
+            return Ok(ServiceTime::Fixed(d));
+        }
+        (None, Some(by_load)) => by_load,
+        (None, None) => {
+            let message = "is required (or spec.serviceTimeByLoad)";
+            return Err(doc.invalid(object, "spec.serviceTime", message));
+        }
+        (Some(_), Some(_)) => {
+            let message = "give spec.serviceTime or spec.serviceTimeByLoad, not both";
+            return Err(doc.invalid(object, "spec.serviceTimeByLoad", message));
+        }
+    };
+    let window = by_load.window_seconds;
+    if !(window.is_finite() && window > 0.0 && window <= MAX_WINDOW_SECONDS) {
+        let message = format!("must be in (0, {MAX_WINDOW_SECONDS}], got {window}");
+        return Err(doc.invalid(object, "spec.serviceTimeByLoad.windowSeconds", message));
+    }
+    let levels = (by_load.levels.iter().enumerate())
+        .map(|(i, level)| {
+            let field = format!("spec.serviceTimeByLoad.levels[{i}].serviceTime");
+            Ok((
+                level.requests_per_second,
+                dist(doc, object, &field, &level.service_time)?,
+            ))
+        })
+        .collect::<Result<Vec<_>, ScenarioError>>()?;
+    let table = LoadTable::new(levels, SimTime::from_secs(window)).map_err(|(i, message)| {
+        let field = match i {
+            Some(i) => format!("spec.serviceTimeByLoad.levels[{i}].requestsPerSecond"),
+            None => "spec.serviceTimeByLoad.levels".into(),
+        };
+        doc.invalid(object, field, message)
+    })?;
+    Ok(ServiceTime::ByLoad(table))
 }
 
 /// Resolves one call step; errors are (field suffix, message).

@@ -27,6 +27,7 @@ use super::queue::EventQueue;
 use super::report::{Cost, FaultEvent, IntervalRow, RequestCounts, ScalingEvent};
 use super::rng::{Rng, stream};
 use super::scheduler::Scheduler;
+use super::service_time::LoadMeter;
 use super::stats::{Area, Recorder};
 use super::time::SimTime;
 use super::workload::{FlowState, last_arrival};
@@ -161,6 +162,8 @@ struct Pod {
     ordinal: u32,
     /// Why the scheduler could not place it, while unscheduled.
     unscheduled_reason: Option<String>,
+    /// Its request rate, for a load-dependent service time.
+    load: LoadMeter,
     /// Counts the changes that void the pod's pending events: a container stopping or
     /// starting, the pod going (its slot is reused with the next epoch).
     epoch: u32,

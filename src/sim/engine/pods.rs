@@ -7,6 +7,7 @@ use std::cmp::Reverse;
 use std::collections::VecDeque;
 
 use super::failures::CrashLoop;
+use crate::sim::service_time::LoadMeter;
 use super::{Engine, Event, NONE, Pod};
 use crate::sim::report::Cost;
 use crate::sim::rng::stream;
@@ -189,6 +190,7 @@ impl Engine<'_> {
             ordinal,
             meter: Meter::default(),
             unscheduled_reason: None,
+            load: LoadMeter::default(),
             epoch,
             down: false,
             restarts: 0,

@@ -222,6 +222,9 @@ impl Engine<'_> {
         }
         let (deployment, busy, queued) = (p.deployment as usize, p.busy, p.queue.len());
         let d = &self.w.deployments[deployment];
+        if let Some(window) = d.service_time.window() {
+            p.load.arrive(self.now, window);
+        }
         self.deployments[deployment].arrivals += measured;
         if busy < d.workers {
             self.start(job, pod);
@@ -264,7 +267,11 @@ impl Engine<'_> {
         if measured {
             run.wait.record(wait);
         }
-        let service = SimTime::from_millis(d.service_time.sample(&mut p.rng));
+        let load = match d.service_time.window() {
+            Some(window) => p.load.at(self.now, window),
+            None => 0.0,
+        };
+        let service = SimTime::from_millis(d.service_time.sample(load, &mut p.rng));
         self.queue.push(self.now + service, Event::Done(job));
     }
 
