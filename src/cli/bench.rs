@@ -1,14 +1,15 @@
 //! `kubetwin bench`: the engine's speed on the reference chain, loaded so that every
 //! replica is busy most of the time, or (`--as-is`) on any scenario exactly as written,
-//! e.g. Experiment B with its autoscalers. Reports wall time, simulated requests per
-//! second, events per second and the peak resident memory of the process.
+//! e.g. Experiment B with its autoscalers, or (`--scale`) the scheduler's on a cluster at
+//! Kubernetes' documented limits. Reports wall time, simulated requests per second,
+//! events per second and the peak resident memory of the process.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
 use kubetwin::model::{self, Override};
-use kubetwin::sim::{self, BuildOptions, World};
+use kubetwin::sim::{self, BuildOptions, SimTime, World};
 use kubetwin::sweep::{self, SweepSpec};
 
 #[derive(Debug, clap::Args)]
@@ -38,12 +39,27 @@ pub struct Args {
     /// on all cores.
     #[arg(long)]
     sweep: bool,
+    /// Instead, time placing pods at scale: a generated cluster of `--nodes` nodes in
+    /// three zones and `--deployments` Deployments of `--replicas` replicas each (by
+    /// default Kubernetes' documented limits, 5,000 nodes and 150,000 pods) under the
+    /// default scheduler profile, then `--requests` requests (default 20,000 here).
+    #[arg(long)]
+    scale: bool,
+    /// Nodes of the `--scale` cluster.
+    #[arg(long, default_value_t = 5000, requires = "scale")]
+    nodes: u32,
+    /// Deployments of the `--scale` cluster (each with its own request size).
+    #[arg(long, default_value_t = 30, requires = "scale")]
+    deployments: u32,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     println!("scenario     {}", args.scenario.display());
     if args.sweep {
         return bench_sweep(&args);
+    }
+    if args.scale {
+        return bench_scale(&args);
     }
     let world = if args.as_is {
         let scenario = model::load(&args.scenario, &[])?;
@@ -139,6 +155,110 @@ fn bench_sweep(args: &Args) -> anyhow::Result<()> {
         answer.map_or("none".into(), |i| (i + 1).to_string())
     );
     Ok(())
+}
+
+/// Times building and placing the `--scale` cluster, then simulating its requests.
+fn bench_scale(args: &Args) -> anyhow::Result<()> {
+    // The defaults of the other modes do not fit this one: 5,000 replicas, 20,000 requests.
+    let replicas = if args.replicas == 20 {
+        5000
+    } else {
+        args.replicas
+    };
+    let requests = if args.requests == 2_000_000 {
+        20_000
+    } else {
+        args.requests
+    };
+    let yaml = scale_scenario(args.nodes, args.deployments, replicas);
+    println!(
+        "cluster      {} nodes in 3 zones, {} Deployments x {replicas} replicas = {} pods, {requests} requests",
+        args.nodes,
+        args.deployments,
+        u64::from(args.deployments) * u64::from(replicas)
+    );
+    for i in 1..=args.repeat {
+        #[allow(clippy::disallowed_methods)]
+        let start = Instant::now();
+        let scenario = model::load_str(Path::new("scale.yaml"), &yaml, Path::new("."), &[])?;
+        let options = BuildOptions {
+            seed: None,
+            requests: Some(requests),
+        };
+        let world = sim::build(&scenario, options).context("building the scale scenario")?;
+        let built = start.elapsed().as_secs_f64();
+        // Placement alone: the same world stopped at time zero, right after every
+        // Deployment's replicas went through the scheduler.
+        let mut placing = world.clone();
+        placing.settings.stop_time = Some(SimTime::ZERO);
+        #[allow(clippy::disallowed_methods)]
+        let start = Instant::now();
+        let placed = sim::run(&placing, &mut |_| {});
+        let place = start.elapsed().as_secs_f64();
+        anyhow::ensure!(
+            placed.pending_pods.is_empty(),
+            "{} pods found no node",
+            placed.pending_pods.len()
+        );
+        #[allow(clippy::disallowed_methods)]
+        let start = Instant::now();
+        let report = sim::run(&world, &mut |_| {});
+        let run = start.elapsed().as_secs_f64();
+        println!(
+            "run {i}        build {built:.3} s + place {place:.3} s = {:.3} s; simulate {run:.3} s \
+             ({} requests, placement included, {:.0} events/s)",
+            built + place,
+            report.requests.arrived,
+            report.events as f64 / run,
+        );
+    }
+    if let Some(kib) = peak_rss_kib() {
+        println!("peak RSS     {:.1} MiB", kib as f64 / 1024.0);
+    }
+    Ok(())
+}
+
+/// The `--scale` scenario: `nodes` nodes (16 cores, 64 GiB) in three zones of one
+/// cluster, `deployments` Deployments of `replicas` replicas with requests from 100m/128Mi
+/// to 390m/1Gi (so no two are alike), each behind its Service, and a Poisson flow
+/// spread evenly over them.
+fn scale_scenario(nodes: u32, deployments: u32, replicas: u32) -> String {
+    let pool = |zone: u32| {
+        let count = nodes / 3 + u32::from(zone < nodes % 3);
+        format!(
+            "        - {{name: zone-{zone}, count: {count}, capacity: {{cpu: \"16\", memory: 64Gi}}, \
+             labels: {{topology.kubernetes.io/zone: zone-{zone}}}}}\n"
+        )
+    };
+    let mut yaml = format!(
+        "apiVersion: kubetwin.io/v1alpha1\nkind: Topology\nmetadata: {{name: scale}}\nspec:\n  \
+         locations: [{{name: dc}}]\n  clusters:\n    - name: dc\n      location: dc\n      \
+         nodePools:\n{}{}{}  latency:\n    intraCluster: {{type: constant, value: 0.5}}\n---\n\
+         apiVersion: kubetwin.io/v1alpha1\nkind: Simulation\nmetadata: {{name: scale}}\n\
+         spec: {{seed: 1}}\n---\napiVersion: kubetwin.io/v1alpha1\nkind: Workload\n\
+         metadata: {{name: scale}}\nspec:\n  userLocation: dc\n  requestTypes:\n",
+        pool(0),
+        pool(1),
+        pool(2)
+    );
+    for d in 0..deployments {
+        yaml += &format!("    - {{name: r{d}, entry: s{d}}}\n");
+    }
+    yaml += "  flows:\n    - arrivals: {type: poisson, rate: 2000}\n";
+    for d in 0..deployments {
+        let (cpu, memory) = (100 + 10 * (d % 30), 128 * (1 + d % 8));
+        yaml += &format!(
+            "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d{d}}}\nspec:\n  \
+             replicas: {replicas}\n  selector: {{matchLabels: {{app: d{d}}}}}\n  template:\n    \
+             metadata: {{labels: {{app: d{d}}}}}\n    spec:\n      containers:\n        - name: c\n          \
+             image: registry.example.com/d{d}:1\n          \
+             resources: {{requests: {{cpu: {cpu}m, memory: {memory}Mi}}}}\n\
+             ---\napiVersion: v1\nkind: Service\nmetadata: {{name: s{d}}}\nspec: {{selector: {{app: d{d}}}}}\n\
+             ---\napiVersion: kubetwin.io/v1alpha1\nkind: ServiceModel\nmetadata: {{name: d{d}}}\n\
+             spec: {{workers: 4, serviceTime: {{type: exponential, mean: 10}}}}\n"
+        );
+    }
+    yaml
 }
 
 /// The scenario with every Deployment at `--replicas` and its first flow replaced by a

@@ -150,12 +150,14 @@ impl fmt::Display for Resources {
     }
 }
 
-/// Scheduler configuration: the score plugins and their weights.
+/// Scheduler configuration: the score plugins with their weights, and how many nodes to
+/// score.
 ///
 /// Filters are always on, as in the default kube-scheduler profile: NodeUnschedulable,
-/// TaintToleration, NodeAffinity and NodeResourcesFit. When `score` is omitted the
-/// scheduler uses kube-scheduler's default weights for the plugins kubetwin models:
-/// `LeastAllocated` 1, `NodeAffinity` 2, `TaintToleration` 3.
+/// TaintToleration, NodeAffinity, NodeResourcesFit and PodTopologySpread. When `score` is
+/// omitted the scheduler uses kube-scheduler's default weights for the plugins kubetwin
+/// models: `LeastAllocated` 1, `BalancedAllocation` 1, `NodeAffinity` 2,
+/// `PodTopologySpread` 2, `TaintToleration` 3.
 ///
 /// ```yaml
 /// scheduler:
@@ -169,18 +171,28 @@ pub struct SchedulerSpec {
     /// Score plugins with their weights. A node's final score is the sum over plugins of
     /// `weight * score`, each plugin scoring in `0..=100`; the highest total wins and ties
     /// are broken uniformly at random. Known plugins: `LeastAllocated`, `MostAllocated`,
-    /// `BalancedAllocation`, `NodeAffinity`, `TaintToleration`, `LowestPrice`,
-    /// `TierPriority`; each may appear once. Default: `LeastAllocated` (1),
-    /// `NodeAffinity` (2), `TaintToleration` (3), as in kube-scheduler's default profile.
-    /// An empty list makes every feasible node tie, so placement is uniformly random.
+    /// `BalancedAllocation`, `NodeAffinity`, `TaintToleration`, `PodTopologySpread`,
+    /// `LowestPrice`, `TierPriority`; each may appear once. Default: `LeastAllocated` (1),
+    /// `BalancedAllocation` (1), `NodeAffinity` (2), `PodTopologySpread` (2),
+    /// `TaintToleration` (3), as in kube-scheduler's default profile. With an empty list
+    /// nothing is scored and, as kube-scheduler does, the first feasible node found wins.
     #[serde(default = "default_score_plugins")]
     pub score: Vec<ScorePluginSpec>,
+    /// kube-scheduler's `percentageOfNodesToScore`, in percent (`0..=100`): once this
+    /// share of the nodes (at least 100 nodes, or all of them in a smaller cluster) is
+    /// found feasible, the scheduler stops filtering and scores only those, continuing
+    /// round-robin from where the previous pod stopped. Omitted or `0`: kube-scheduler's
+    /// adaptive default, `50 - nodes/125` percent but at least 5 (50% of 100 nodes, 10% of
+    /// 5,000). `100` scores every feasible node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percentage_of_nodes_to_score: Option<u32>,
 }
 
 impl Default for SchedulerSpec {
     fn default() -> Self {
         SchedulerSpec {
             score: default_score_plugins(),
+            percentage_of_nodes_to_score: None,
         }
     }
 }
@@ -214,7 +226,9 @@ fn one() -> u32 {
 fn default_score_plugins() -> Vec<ScorePluginSpec> {
     vec![
         ScorePluginSpec::new("LeastAllocated", 1),
+        ScorePluginSpec::new("BalancedAllocation", 1),
         ScorePluginSpec::new("NodeAffinity", 2),
+        ScorePluginSpec::new("PodTopologySpread", 2),
         ScorePluginSpec::new("TaintToleration", 3),
     ]
 }
@@ -281,10 +295,16 @@ mod tests {
             names,
             [
                 ("LeastAllocated", 1),
+                ("BalancedAllocation", 1),
                 ("NodeAffinity", 2),
+                ("PodTopologySpread", 2),
                 ("TaintToleration", 3)
             ]
         );
+        assert_eq!(spec.percentage_of_nodes_to_score, None);
+        let spec: SchedulerSpec =
+            serde_json::from_str(r#"{"percentageOfNodesToScore":30}"#).unwrap();
+        assert_eq!(spec.percentage_of_nodes_to_score, Some(30));
         let spec: SchedulerSpec = serde_json::from_str(
             r#"{"score":[{"name":"TierPriority","weight":100},{"name":"LeastAllocated"}]}"#,
         )

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Affinity, Taint, Toleration};
+use k8s_openapi::api::core::v1::{Affinity, Taint, Toleration, TopologySpreadConstraint};
 
 use super::autoscaler::Autoscaler;
 use super::time::SimTime;
@@ -141,6 +141,10 @@ pub struct DeploymentDef {
     pub affinity: Option<Affinity>,
     /// Pod template `tolerations`.
     pub tolerations: Vec<Toleration>,
+    /// Pod template `topologySpreadConstraints`, validated.
+    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
+    /// `metadata.namespace` (`default` when unset).
+    pub namespace: String,
     /// Workers per pod.
     pub workers: u32,
     /// Maximum waiting requests per pod (`u32::MAX`: unbounded).

@@ -150,6 +150,11 @@ pub(super) fn deployments(
         let pod: PodSpec = spec.template.spec.clone().unwrap_or_default();
         let requests = quantity::pod_requests(&pod)
             .map_err(|e| doc.invalid(&object, "spec.template.spec.containers", e.to_string()))?;
+        let spread = pod.topology_spread_constraints.clone().unwrap_or_default();
+        crate::sim::scheduler::validate_constraints(&spread).map_err(|(field, message)| {
+            let field = format!("spec.template.spec.topologySpreadConstraints{field}");
+            doc.invalid(&object, field, message)
+        })?;
         let Some(&mi) = models.get(&name) else {
             return Err(doc.invalid(
                 &object,
@@ -201,6 +206,8 @@ pub(super) fn deployments(
             node_selector: pod.node_selector.clone(),
             affinity: pod.affinity.clone(),
             tolerations: pod.tolerations.clone().unwrap_or_default(),
+            topology_spread_constraints: spread,
+            namespace: (doc.object.metadata.namespace.clone()).unwrap_or_else(|| "default".into()),
             workers: m.workers,
             queue_capacity: m.queue_capacity.unwrap_or(u32::MAX),
             service_time,

@@ -359,6 +359,8 @@ impl Engine<'_> {
         let mut taints = self.w.nodes[node as usize].taints.clone();
         taints.extend(["NoSchedule", "NoExecute"].map(unreachable_taint));
         self.nodes[node as usize].not_ready = Some(taints);
+        let taints = self.nodes[node as usize].taints().unwrap_or_default();
+        self.scheduler.set_taints(node as usize, taints);
         let mut unready = 0;
         for pod in self.pods_on(node) {
             let phase = self.pods[pod as usize].phase;
@@ -389,6 +391,8 @@ impl Engine<'_> {
         }
         p.phase = PodPhase::Terminating;
         p.since = self.now;
+        self.scheduler
+            .deleting(p.deployment as usize, p.node as usize);
         let dep = p.deployment;
         self.deployments[dep as usize].evicted += 1;
         let name = self.pod_name(pod);
@@ -404,6 +408,8 @@ impl Engine<'_> {
         let state = &mut self.nodes[node as usize];
         state.epoch += 1;
         state.not_ready = None;
+        self.scheduler
+            .set_taints(node as usize, &self.w.nodes[node as usize].taints);
         for pod in self.pods_on(node) {
             match self.pods[pod as usize].phase {
                 PodPhase::Terminating => self.gone(pod),

@@ -290,7 +290,7 @@ struct Engine<'w> {
     startup_rngs: Vec<Rng>,
     crash_rngs: Vec<Rng>,
     fault_rng: Rng,
-    scheduler: Scheduler,
+    scheduler: Scheduler<'w>,
     scheduler_rng: Rng,
     allocated: Vec<Resources>,
     /// Each node's failure state.
@@ -414,7 +414,9 @@ impl<'w> Engine<'w> {
             startup_rngs: per_deployment("startup"),
             crash_rngs: per_deployment("crash"),
             fault_rng: stream(seed, "faults"),
-            scheduler: Scheduler::new(&w.scheduler).expect("validated by build"),
+            scheduler: Scheduler::new(&w.scheduler)
+                .expect("validated by build")
+                .for_world(w),
             scheduler_rng: stream(seed, "scheduler"),
             allocated: vec![Resources::ZERO; w.nodes.len()],
             nodes: vec![failures::NodeState::default(); w.nodes.len()],

@@ -11,7 +11,6 @@ use crate::sim::service_time::LoadMeter;
 use super::{Engine, Event, NONE, Pod};
 use crate::sim::report::Cost;
 use crate::sim::rng::stream;
-use crate::sim::scheduler::{NodeView, PodView};
 use crate::sim::stats::Area;
 use crate::sim::time::SimTime;
 use crate::sim::world::InitialState;
@@ -205,36 +204,8 @@ impl Engine<'_> {
 
     /// Runs the scheduler for an unscheduled pod; binds it if a node fits.
     fn schedule(&mut self, pod: u32) -> bool {
-        let w = self.w;
-        let d = &w.deployments[self.pods[pod as usize].deployment as usize];
-        let nodes: Vec<NodeView> = w
-            .nodes
-            .iter()
-            .zip(&self.allocated)
-            .zip(&self.nodes)
-            .map(|((n, &allocated), state)| NodeView {
-                name: &n.name,
-                labels: &n.labels,
-                // A `NotReady` node carries the `unreachable` taints; a failed node looks
-                // healthy to the scheduler until then.
-                taints: state.taints().unwrap_or(&n.taints),
-                capacity: n.capacity,
-                allocated,
-                price_per_hour: n.price_per_hour,
-                tier: w.locations[n.location as usize].tier,
-                unschedulable: n.unschedulable,
-            })
-            .collect();
-        let view = PodView {
-            requests: d.requests,
-            node_selector: d.node_selector.as_ref(),
-            affinity: d.affinity.as_ref(),
-            tolerations: &d.tolerations,
-        };
-        match self
-            .scheduler
-            .schedule(&view, &nodes, &mut self.scheduler_rng)
-        {
+        let d = self.pods[pod as usize].deployment as usize;
+        match self.scheduler.schedule(d, &mut self.scheduler_rng) {
             Ok(n) => {
                 self.bind(pod, n);
                 true
@@ -251,6 +222,7 @@ impl Engine<'_> {
         let w = self.w;
         let p = &mut self.pods[pod as usize];
         self.allocated[n] += w.deployments[p.deployment as usize].requests;
+        self.scheduler.bind(p.deployment as usize, n);
         let node = &w.nodes[n];
         p.node = n as u32;
         p.location = node.location;
@@ -411,6 +383,7 @@ impl Engine<'_> {
         }
         p.phase = PodPhase::Terminating;
         p.since = self.now;
+        self.scheduler.deleting(dep as usize, p.node as usize);
         if !failed {
             let grace = self.w.deployments[dep as usize].termination_grace;
             let epoch = p.epoch;
@@ -489,6 +462,8 @@ impl Engine<'_> {
             let cost = self.pod_cost(pod);
             self.deployments[dep].cost.add(&cost);
             self.allocated[node as usize] -= self.w.deployments[dep].requests;
+            let deleting = previous == PodPhase::Terminating;
+            self.scheduler.release(dep, node as usize, deleting);
             self.schedule_unscheduled();
         }
     }

@@ -1,48 +1,67 @@
-//! The pod scheduler: kube-scheduler's filter-and-score framework, reenacted as pure
-//! functions.
+//! The pod scheduler: kube-scheduler's filter-and-score framework, reenacted.
 //!
 //! For every pod to place, [`Scheduler::schedule`] runs, as kube-scheduler's
-//! `schedulePod` does:
+//! `schedulePod` does with one worker:
 //!
-//! 1. **Filter**: every [`FilterPlugin`] must accept the node, in the default profile's
-//!    order NodeUnschedulable, TaintToleration, NodeAffinity, NodeResourcesFit. The first
-//!    plugin that rejects a node gives its reasons, which are counted across nodes for the
-//!    [`Unschedulable`] message (`0/475 nodes are available: 3 Insufficient cpu, ...`).
-//! 2. If exactly one node is feasible, it is chosen without scoring.
-//! 3. **Score**: each enabled [`ScorePlugin`] scores every feasible node, normalizes the
-//!    scores to `0..=`[`MAX_NODE_SCORE`], and the node's total is the sum of
-//!    `weight * score`.
-//! 4. **Select**: the highest total wins; ties are broken uniformly at random by reservoir
-//!    sampling, as in kube-scheduler's `selectHost`, drawing from the caller's rng so the
-//!    choice is reproducible for a given seed.
+//! 1. **Filter**, walking the nodes in the order of kube's node tree (zones round-robin,
+//!    see [`node_tree_order`]) from where the previous pod stopped
+//!    (`nextStartNodeIndex`), until [`num_feasible_nodes_to_find`] nodes are feasible
+//!    (`percentageOfNodesToScore`; every node below 100 nodes) or every node has been
+//!    seen. Filters in the default profile's order: NodeUnschedulable, TaintToleration,
+//!    NodeAffinity, NodeResourcesFit, PodTopologySpread. The first plugin that rejects a
+//!    node gives its reasons, counted across nodes for the [`Unschedulable`] message
+//!    (`0/475 nodes are available: 3 Insufficient cpu, ...`).
+//! 2. If exactly one node is feasible, it is chosen without scoring; with no score
+//!    plugin at all, the first feasible node found is.
+//! 3. **Score**: each enabled score plugin scores the feasible nodes, normalizes the
+//!    scores to `0..=`[`MAX_NODE_SCORE`], and a node's total is the sum of
+//!    `weight * score`. The default profile is kube-scheduler's as far as kubetwin
+//!    models it: `LeastAllocated` 1, `BalancedAllocation` 1, `NodeAffinity` 2,
+//!    `PodTopologySpread` 2 (with kube's system default constraints for pods without
+//!    their own), `TaintToleration` 3.
+//! 4. **Select**: the highest total wins; ties are broken uniformly at random. kube's
+//!    `selectHost` draws once per tie (reservoir sampling); kubetwin draws once per pod
+//!    among the tied nodes in scan order, the same uniform choice, from the caller's rng
+//!    so the choice is reproducible for a given seed.
 //!
-//! Not modeled: `percentageOfNodesToScore` (kubetwin scores every feasible node, as
-//! kube-scheduler does with the setting at 100), the pod-count limit, host ports,
-//! volumes, inter-pod affinity, topology spread, and preemption.
+//! Not modeled: the pod-count limit, host ports, volumes, inter-pod affinity, image
+//! locality, nominated nodes, preemption, and kube's default requests for containers
+//! without requests (100m CPU, 200 MB) in scoring. PodTopologySpread's limits are on
+//! [`PodTopologySpread`].
 //!
-//! # Caller's duties
+//! # State and speed
 //!
-//! The scheduler is pure: it never changes a node. The engine keeps one [`NodeView`] per
-//! node for the whole run (labels and taints borrowed from the scenario) and, after
-//! binding a pod to `nodes[i]`, does `nodes[i].allocated += pod.requests`; when the pod
-//! terminates it subtracts them again. See [`Scheduler::schedule`] for buffer reuse.
+//! The scheduler keeps the cluster's state that placement depends on: each node's
+//! allocation and taints, and where each pod template's pods run (the engine calls
+//! [`Scheduler::bind`], [`Scheduler::deleting`], [`Scheduler::release`] and
+//! [`Scheduler::set_taints`]). Pods of one template (a Deployment) are
+//! interchangeable, so what does not change during a run is computed once per template
+//! and node: the taint and node-affinity filters, the scores that depend only on the
+//! node's labels, taints, price or tier, which nodes count for spreading. The
+//! allocation-dependent scores are cached per node for each distinct request size and
+//! recomputed for one node when its allocation changes; spreading counts change by one
+//! domain per bind. A pod's cycle then costs a few loads per node it looks at: at most
+//! [`num_feasible_nodes_to_find`] feasible nodes (500 of 5,000), plus the rejected ones
+//! seen on the way.
 
 mod balanced_allocation;
+mod cluster;
 mod least_allocated;
 mod lowest_price;
 mod most_allocated;
 mod node_affinity;
 mod node_unschedulable;
+mod pod_topology_spread;
 mod registry;
 mod resources_fit;
+mod sampling;
 mod taint_toleration;
 mod tier_priority;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use k8s_openapi::api::core::v1::{Affinity, PodSpec, Taint, Toleration};
-use rand::{Rng, RngExt};
+use k8s_openapi::api::core::v1::{Affinity, Taint, Toleration, TopologySpreadConstraint};
 
 use crate::model::resources::{Resources, SchedulerSpec};
 
@@ -52,10 +71,17 @@ pub use lowest_price::LowestPrice;
 pub use most_allocated::MostAllocated;
 pub use node_affinity::{NodeAffinity, node_matches_requirements};
 pub use node_unschedulable::NodeUnschedulable;
-pub use registry::{SCORE_PLUGIN_NAMES, SchedulerError, default_filters, score_plugin};
+pub use pod_topology_spread::{
+    HOSTNAME_KEY, PodTopologySpread, ZONE_KEY, system_default_constraints, validate_constraints,
+};
+pub use registry::{SCORE_PLUGIN_NAMES, SchedulerError, Scorer, default_filters, score_plugin};
 pub use resources_fit::NodeResourcesFit;
+pub use sampling::{node_tree_order, num_feasible_nodes_to_find};
 pub use taint_toleration::{TaintToleration, tolerates};
 pub use tier_priority::TierPriority;
+
+use cluster::{ResourceScores, Template};
+use pod_topology_spread::Domains;
 
 /// The highest score a plugin gives a node after normalization (kube's `MaxNodeScore`).
 pub const MAX_NODE_SCORE: i64 = 100;
@@ -65,7 +91,7 @@ pub const MAX_NODE_SCORE: i64 = 100;
 pub struct NodeView<'a> {
     /// Node name (`metadata.name`, matched by `matchFields`).
     pub name: &'a str,
-    /// Node labels, matched by `nodeSelector` and node affinity.
+    /// Node labels, matched by `nodeSelector`, node affinity and topology keys.
     pub labels: &'a BTreeMap<String, String>,
     /// Node taints (`spec.taints`).
     pub taints: &'a [Taint],
@@ -89,7 +115,7 @@ impl NodeView<'_> {
     }
 }
 
-/// What the scheduler sees of a pod.
+/// What the scheduler sees of a pod template (a Deployment's pods).
 #[derive(Clone, Copy, Debug)]
 pub struct PodView<'a> {
     /// The pod's effective requests (see [`crate::k8s::quantity::pod_requests`]).
@@ -100,18 +126,12 @@ pub struct PodView<'a> {
     pub affinity: Option<&'a Affinity>,
     /// `spec.tolerations`.
     pub tolerations: &'a [Toleration],
-}
-
-impl<'a> PodView<'a> {
-    /// The view of `spec` with already computed `requests`.
-    pub fn from_spec(spec: &'a PodSpec, requests: Resources) -> Self {
-        PodView {
-            requests,
-            node_selector: spec.node_selector.as_ref(),
-            affinity: spec.affinity.as_ref(),
-            tolerations: spec.tolerations.as_deref().unwrap_or(&[]),
-        }
-    }
+    /// The pod's labels (matched by spread constraints' selectors).
+    pub labels: &'a BTreeMap<String, String>,
+    /// The pod's namespace: spread constraints count pods of the same namespace.
+    pub namespace: &'a str,
+    /// `spec.topologySpreadConstraints`, checked by [`validate_constraints`].
+    pub spread_constraints: &'a [TopologySpreadConstraint],
 }
 
 /// A filter's verdict: `Err` holds the reasons in kube-scheduler's wording (e.g.
@@ -201,38 +221,53 @@ impl fmt::Display for Unschedulable {
 
 impl std::error::Error for Unschedulable {}
 
-/// A validated scheduler: the always-on filters, the weighted score plugins, and scratch
-/// buffers reused across calls. It is `Send + Sync`; give each simulation run its own.
-pub struct Scheduler {
-    filters: Vec<Box<dyn FilterPlugin>>,
-    scorers: Vec<(Box<dyn ScorePlugin>, u32)>,
-    feasible: Vec<usize>,
-    plugin_scores: Vec<i64>,
+/// A validated scheduler profile and, once it has a cluster
+/// ([`Scheduler::with_cluster`]), the state of that cluster that placement depends on.
+/// It is `Send + Sync`; give each simulation run its own.
+pub struct Scheduler<'a> {
+    scorers: Vec<(Scorer, u32)>,
+    /// `percentageOfNodesToScore`; 0 is adaptive.
+    percentage: u32,
+    nodes: Vec<NodeView<'a>>,
+    /// Node indices in the node tree's order.
+    order: Vec<u32>,
+    templates: Vec<Template<'a>>,
+    resources: Vec<ResourceScores>,
+    domains: Vec<Domains>,
+    /// Position in `order` where the next pod's filtering starts.
+    next_start: usize,
+    feasible: Vec<u32>,
     totals: Vec<i64>,
-    reasons: Vec<(&'static str, usize)>,
+    plugin_scores: Vec<i64>,
 }
 
-impl fmt::Debug for Scheduler {
+impl fmt::Debug for Scheduler<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scheduler")
             .field(
                 "filters",
-                &self.filters.iter().map(|p| p.name()).collect::<Vec<_>>(),
+                &default_filters()
+                    .iter()
+                    .map(|p| p.name())
+                    .collect::<Vec<_>>(),
             )
             .field("score", &self.score_plugins().collect::<Vec<_>>())
+            .field("percentage_of_nodes_to_score", &self.percentage)
+            .field("nodes", &self.nodes.len())
+            .field("templates", &self.templates.len())
             .finish_non_exhaustive()
     }
 }
 
-impl Scheduler {
-    /// Validates `spec` into a scheduler with the default filters.
+impl Scheduler<'static> {
+    /// Validates `spec` into a scheduler with the default filters and no cluster yet.
     ///
     /// # Errors
     ///
     /// [`SchedulerError`] for an unknown plugin name (the message lists the known
-    /// ones), a plugin listed twice, or a weight of 0.
+    /// ones), a plugin listed twice, a weight of 0, or a percentage above 100.
     pub fn new(spec: &SchedulerSpec) -> Result<Self, SchedulerError> {
-        let mut scorers: Vec<(Box<dyn ScorePlugin>, u32)> = Vec::with_capacity(spec.score.len());
+        let mut scorers: Vec<(Scorer, u32)> = Vec::with_capacity(spec.score.len());
         for (index, plugin) in spec.score.iter().enumerate() {
             let name = || plugin.name.clone();
             let scorer =
@@ -254,91 +289,30 @@ impl Scheduler {
             }
             scorers.push((scorer, plugin.weight));
         }
+        let percentage = spec.percentage_of_nodes_to_score.unwrap_or(0);
+        if percentage > 100 {
+            return Err(SchedulerError::Percentage { value: percentage });
+        }
         Ok(Scheduler {
-            filters: default_filters(),
             scorers,
+            percentage,
+            nodes: Vec::new(),
+            order: Vec::new(),
+            templates: Vec::new(),
+            resources: Vec::new(),
+            domains: Vec::new(),
+            next_start: 0,
             feasible: Vec::new(),
-            plugin_scores: Vec::new(),
             totals: Vec::new(),
-            reasons: Vec::new(),
+            plugin_scores: Vec::new(),
         })
     }
+}
 
+impl Scheduler<'_> {
     /// The enabled score plugins with their weights, in configuration order.
     pub fn score_plugins(&self) -> impl Iterator<Item = (&'static str, u32)> + '_ {
         self.scorers.iter().map(|(s, w)| (s.name(), *w))
-    }
-
-    /// Index (into `nodes`) of the node the pod binds to.
-    ///
-    /// Takes `&mut self` only to reuse internal buffers: once they have grown to the
-    /// largest node set, a call allocates nothing unless the pod is unschedulable. The
-    /// rng is drawn from only to break ties among equally best nodes (none when there is
-    /// a single best node), so a given rng state gives a given choice.
-    ///
-    /// # Errors
-    ///
-    /// [`Unschedulable`] with per-reason node counts when every node is filtered out.
-    pub fn schedule<R: Rng + ?Sized>(
-        &mut self,
-        pod: &PodView,
-        nodes: &[NodeView],
-        rng: &mut R,
-    ) -> Result<usize, Unschedulable> {
-        self.feasible.clear();
-        self.reasons.clear();
-        for (index, node) in nodes.iter().enumerate() {
-            match self
-                .filters
-                .iter()
-                .map(|f| f.filter(pod, node))
-                .find(Result::is_err)
-            {
-                Some(Err(reasons)) => count_reasons(&mut self.reasons, reasons),
-                _ => self.feasible.push(index),
-            }
-        }
-        match self.feasible.len() {
-            0 => return Err(self.unschedulable(nodes.len())),
-            1 => return Ok(self.feasible[0]),
-            _ => {}
-        }
-        self.totals.clear();
-        self.totals.resize(self.feasible.len(), 0);
-        for (plugin, weight) in &self.scorers {
-            self.plugin_scores.clear();
-            self.plugin_scores
-                .extend(self.feasible.iter().map(|&i| plugin.score(pod, &nodes[i])));
-            plugin.normalize(&mut self.plugin_scores);
-            for (total, &score) in self.totals.iter_mut().zip(&self.plugin_scores) {
-                debug_assert!(
-                    (0..=MAX_NODE_SCORE).contains(&score),
-                    "{} scored {score}",
-                    plugin.name()
-                );
-                *total += i64::from(*weight) * score.clamp(0, MAX_NODE_SCORE);
-            }
-        }
-        let mut best = 0;
-        let mut ties = 0u32;
-        for (k, &total) in self.totals.iter().enumerate() {
-            if k == 0 || total > self.totals[best] {
-                best = k;
-                ties = 1;
-            } else if total == self.totals[best] {
-                ties += 1;
-                if rng.random_range(0..ties) == 0 {
-                    best = k;
-                }
-            }
-        }
-        Ok(self.feasible[best])
-    }
-
-    fn unschedulable(&self, num_nodes: usize) -> Unschedulable {
-        let mut reasons = self.reasons.clone();
-        reasons.sort_by_cached_key(|(reason, count)| format!("{count} {reason}"));
-        Unschedulable { num_nodes, reasons }
     }
 }
 
@@ -351,6 +325,10 @@ fn count_reasons(counts: &mut Vec<(&'static str, usize)>, reasons: &[&'static st
     }
 }
 
+#[cfg(test)]
+mod equivalence;
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]

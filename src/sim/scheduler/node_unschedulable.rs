@@ -16,18 +16,20 @@ impl NodeUnschedulable {
     pub const TAINT_KEY: &'static str = "node.kubernetes.io/unschedulable";
 }
 
+/// Whether the pod tolerates the taint `node.kubernetes.io/unschedulable:NoSchedule`.
+pub(super) fn tolerates_cordon(pod: &PodView) -> bool {
+    pod.tolerations
+        .iter()
+        .any(|t| tolerates_parts(t, NodeUnschedulable::TAINT_KEY, "", "NoSchedule"))
+}
+
 impl FilterPlugin for NodeUnschedulable {
     fn name(&self) -> &'static str {
         "NodeUnschedulable"
     }
 
     fn filter(&self, pod: &PodView, node: &NodeView) -> FilterResult {
-        let tolerated = || {
-            pod.tolerations
-                .iter()
-                .any(|t| tolerates_parts(t, NodeUnschedulable::TAINT_KEY, "", "NoSchedule"))
-        };
-        if node.unschedulable && !tolerated() {
+        if node.unschedulable && !tolerates_cordon(pod) {
             Err(&[Self::REASON])
         } else {
             Ok(())

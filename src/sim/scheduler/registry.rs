@@ -4,7 +4,8 @@ use thiserror::Error;
 
 use super::{
     BalancedAllocation, FilterPlugin, LeastAllocated, LowestPrice, MostAllocated, NodeAffinity,
-    NodeResourcesFit, NodeUnschedulable, ScorePlugin, TaintToleration, TierPriority,
+    NodeResourcesFit, NodeUnschedulable, PodTopologySpread, ScorePlugin, TaintToleration,
+    TierPriority,
 };
 
 /// A [`crate::model::resources::SchedulerSpec`] that cannot become a scheduler. The
@@ -37,23 +38,61 @@ pub enum SchedulerError {
         /// The plugin name.
         name: String,
     },
+    /// `percentageOfNodesToScore` is a percentage.
+    #[error("percentageOfNodesToScore: must be between 0 and 100, got {value}")]
+    Percentage {
+        /// The value as written.
+        value: u32,
+    },
 }
 
-type Constructor = fn() -> Box<dyn ScorePlugin>;
+/// A score plugin as the scheduler runs it, by what its score depends on.
+pub enum Scorer {
+    /// Reads the node's allocation (LeastAllocated, MostAllocated, BalancedAllocation):
+    /// recomputed for a node when its allocation changes.
+    Resource(Box<dyn ScorePlugin>),
+    /// Reads only the pod template and the node's labels, taints, price or tier
+    /// (NodeAffinity, TaintToleration, LowestPrice, TierPriority): computed once per
+    /// template and node; normalized over the nodes being scored.
+    Static(Box<dyn ScorePlugin>),
+    /// PodTopologySpread: reads where matching pods run and which nodes are scored.
+    Spread,
+}
 
-const SCORE_PLUGINS: [(&str, Constructor); 7] = [
-    ("LeastAllocated", || Box::new(LeastAllocated)),
-    ("MostAllocated", || Box::new(MostAllocated)),
-    ("BalancedAllocation", || Box::new(BalancedAllocation)),
-    ("NodeAffinity", || Box::new(NodeAffinity)),
-    ("TaintToleration", || Box::new(TaintToleration)),
-    ("LowestPrice", || Box::new(LowestPrice)),
-    ("TierPriority", || Box::new(TierPriority)),
+impl Scorer {
+    /// The name users write in [`crate::model::resources::SchedulerSpec`].
+    pub fn name(&self) -> &'static str {
+        match self {
+            Scorer::Resource(p) | Scorer::Static(p) => p.name(),
+            Scorer::Spread => PodTopologySpread::NAME,
+        }
+    }
+}
+
+type Constructor = fn() -> Scorer;
+
+const SCORE_PLUGINS: [(&str, Constructor); 8] = [
+    ("LeastAllocated", || {
+        Scorer::Resource(Box::new(LeastAllocated))
+    }),
+    ("MostAllocated", || {
+        Scorer::Resource(Box::new(MostAllocated))
+    }),
+    ("BalancedAllocation", || {
+        Scorer::Resource(Box::new(BalancedAllocation))
+    }),
+    ("NodeAffinity", || Scorer::Static(Box::new(NodeAffinity))),
+    ("TaintToleration", || {
+        Scorer::Static(Box::new(TaintToleration))
+    }),
+    (PodTopologySpread::NAME, || Scorer::Spread),
+    ("LowestPrice", || Scorer::Static(Box::new(LowestPrice))),
+    ("TierPriority", || Scorer::Static(Box::new(TierPriority))),
 ];
 
 /// The names [`score_plugin`] knows, in documentation order.
-pub const SCORE_PLUGIN_NAMES: [&str; 7] = {
-    let mut names = [""; 7];
+pub const SCORE_PLUGIN_NAMES: [&str; 8] = {
+    let mut names = [""; 8];
     let mut i = 0;
     while i < SCORE_PLUGINS.len() {
         names[i] = SCORE_PLUGINS[i].0;
@@ -63,16 +102,17 @@ pub const SCORE_PLUGIN_NAMES: [&str; 7] = {
 };
 
 /// The score plugin called `name` (case-sensitive), or `None` if there is none.
-pub fn score_plugin(name: &str) -> Option<Box<dyn ScorePlugin>> {
+pub fn score_plugin(name: &str) -> Option<Scorer> {
     SCORE_PLUGINS
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, make)| make())
 }
 
-/// The filters of kube-scheduler's default profile that kubetwin models, in that
-/// profile's order: NodeUnschedulable, TaintToleration, NodeAffinity, NodeResourcesFit.
-/// The order decides which plugin's reason a rejected node reports.
+/// The filters of kube-scheduler's default profile that kubetwin models and that judge
+/// a node alone, in that profile's order: NodeUnschedulable, TaintToleration,
+/// NodeAffinity, NodeResourcesFit. PodTopologySpread, which reads where other pods run,
+/// follows them. The order decides which plugin's reason a rejected node reports.
 pub fn default_filters() -> Vec<Box<dyn FilterPlugin>> {
     vec![
         Box::new(NodeUnschedulable),
@@ -107,9 +147,12 @@ mod tests {
     }
 
     fn error(score: Vec<ScorePluginSpec>) -> String {
-        Scheduler::new(&SchedulerSpec { score })
-            .unwrap_err()
-            .to_string()
+        Scheduler::new(&SchedulerSpec {
+            score,
+            percentage_of_nodes_to_score: None,
+        })
+        .unwrap_err()
+        .to_string()
     }
 
     #[test]
@@ -120,7 +163,7 @@ mod tests {
                 ScorePluginSpec::new("Spread", 1)
             ]),
             "score[1].name: unknown score plugin \"Spread\"; known plugins: LeastAllocated, MostAllocated, \
-             BalancedAllocation, NodeAffinity, TaintToleration, LowestPrice, TierPriority"
+             BalancedAllocation, NodeAffinity, TaintToleration, PodTopologySpread, LowestPrice, TierPriority"
         );
     }
 
@@ -147,10 +190,20 @@ mod tests {
             plugins,
             [
                 ("LeastAllocated", 1),
+                ("BalancedAllocation", 1),
                 ("NodeAffinity", 2),
+                ("PodTopologySpread", 2),
                 ("TaintToleration", 3)
             ]
         );
-        assert!(Scheduler::new(&SchedulerSpec { score: vec![] }).is_ok());
+        let spec = |score, percentage| SchedulerSpec {
+            score,
+            percentage_of_nodes_to_score: Some(percentage),
+        };
+        assert!(Scheduler::new(&spec(vec![], 100)).is_ok());
+        assert_eq!(
+            Scheduler::new(&spec(vec![], 101)).unwrap_err().to_string(),
+            "percentageOfNodesToScore: must be between 0 and 100, got 101"
+        );
     }
 }

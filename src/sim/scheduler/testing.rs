@@ -4,11 +4,13 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
     Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm,
-    PreferredSchedulingTerm, Taint, Toleration,
+    PreferredSchedulingTerm, Taint, Toleration, TopologySpreadConstraint,
 };
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
-use super::{NodeView, PodView};
+use super::{NodeView, PodView, Scheduler};
 use crate::model::resources::Resources;
+use crate::model::resources::{SchedulerSpec, ScorePluginSpec};
 
 pub const GI: u64 = 1 << 30;
 
@@ -85,14 +87,38 @@ pub struct TestPod {
     pub node_selector: Option<BTreeMap<String, String>>,
     pub affinity: Option<Affinity>,
     pub tolerations: Vec<Toleration>,
+    pub labels: BTreeMap<String, String>,
+    pub namespace: String,
+    pub spread: Vec<TopologySpreadConstraint>,
 }
 
 impl TestPod {
     pub fn new(cpu_millis: u64, memory_bytes: u64) -> Self {
         TestPod {
             requests: Resources::new(cpu_millis, memory_bytes),
+            namespace: "default".into(),
             ..Default::default()
         }
+    }
+
+    pub fn pod_label(mut self, key: &str, value: &str) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// A spread constraint selecting pods labelled `app=<app>`.
+    pub fn spread(mut self, key: &str, max_skew: i32, when: &str, app: &str) -> Self {
+        self.spread.push(TopologySpreadConstraint {
+            topology_key: key.into(),
+            max_skew,
+            when_unsatisfiable: when.into(),
+            label_selector: Some(LabelSelector {
+                match_labels: Some([("app".to_string(), app.to_string())].into()),
+                ..LabelSelector::default()
+            }),
+            ..TopologySpreadConstraint::default()
+        });
+        self
     }
 
     pub fn selector(mut self, key: &str, value: &str) -> Self {
@@ -148,8 +174,32 @@ impl TestPod {
             node_selector: self.node_selector.as_ref(),
             affinity: self.affinity.as_ref(),
             tolerations: &self.tolerations,
+            labels: &self.labels,
+            namespace: &self.namespace,
+            spread_constraints: &self.spread,
         }
     }
+}
+
+/// The profile of these `(plugin, weight)` pairs, scoring every feasible node.
+pub fn spec(plugins: &[(&str, u32)]) -> SchedulerSpec {
+    SchedulerSpec {
+        score: (plugins.iter())
+            .map(|&(name, weight)| ScorePluginSpec::new(name, weight))
+            .collect(),
+        percentage_of_nodes_to_score: Some(100),
+    }
+}
+
+/// A scheduler of `spec` over `nodes` and pod templates `pods`.
+pub fn cluster<'a>(
+    spec: &SchedulerSpec,
+    nodes: &'a [TestNode],
+    pods: &'a [TestPod],
+) -> Scheduler<'a> {
+    Scheduler::new(spec)
+        .unwrap()
+        .with_cluster(views(nodes), pods.iter().map(TestPod::view).collect())
 }
 
 pub fn taint(key: &str, value: &str, effect: &str) -> Taint {

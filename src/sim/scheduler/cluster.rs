@@ -1,0 +1,423 @@
+//! The scheduler over a cluster: per-template caches, the scheduling cycle, and the
+//! state changes the engine reports.
+
+use rand::{Rng, RngExt};
+
+use super::node_unschedulable::tolerates_cordon;
+use k8s_openapi::api::core::v1::Taint;
+
+use super::pod_topology_spread::Spread;
+use super::{
+    FilterPlugin, FilterResult, MAX_NODE_SCORE, NodeAffinity, NodeResourcesFit, NodeUnschedulable,
+    NodeView, PodView, Scheduler, Scorer, TaintToleration, Unschedulable, count_reasons,
+    node_tree_order, num_feasible_nodes_to_find,
+};
+use crate::model::resources::Resources;
+use crate::sim::world::World;
+
+/// What the scheduler keeps for one pod template.
+pub(super) struct Template<'a> {
+    pod: PodView<'a>,
+    /// Whether the pod tolerates cordoned nodes.
+    tolerates_cordon: bool,
+    /// Per node: the verdict of the filters that read only the node's taints and labels
+    /// (TaintToleration, then NodeAffinity).
+    fixed: Vec<FilterResult>,
+    /// Per scorer (same index): for a score that reads only the node's labels, taints,
+    /// price or tier, the raw score of every node.
+    fixed_scores: Vec<FixedScore>,
+    /// Per node: this template's pods there that count for spreading.
+    on_node: Vec<u32>,
+    /// Index into the scheduler's [`ResourceScores`].
+    resources: usize,
+    spread: Option<Spread>,
+}
+
+/// A plugin's raw scores of every node for one template.
+enum FixedScore {
+    /// The plugin is not a static one.
+    None,
+    /// Every node scores the same, so the plugin cannot change the ranking.
+    Constant(i64),
+    PerNode(Vec<i64>),
+}
+
+impl FixedScore {
+    fn of(raw: Vec<i64>) -> Self {
+        match raw.first() {
+            Some(&first) if raw.iter().all(|&r| r == first) => FixedScore::Constant(first),
+            Some(_) => FixedScore::PerNode(raw),
+            None => FixedScore::Constant(0),
+        }
+    }
+
+    /// Node `n` of `nodes` now scores `raw`.
+    fn set(&mut self, n: usize, nodes: usize, raw: i64) {
+        match self {
+            FixedScore::Constant(c) if *c != raw => {
+                let mut all = vec![*c; nodes];
+                all[n] = raw;
+                *self = FixedScore::PerNode(all);
+            }
+            FixedScore::PerNode(all) => all[n] = raw,
+            FixedScore::None | FixedScore::Constant(_) => {}
+        }
+    }
+}
+
+/// The weighted sum of the allocation-dependent scores (LeastAllocated,
+/// MostAllocated, BalancedAllocation) of every node for one request size.
+pub(super) struct ResourceScores {
+    /// A template with these requests, whose view the plugins score.
+    template: usize,
+    total: Vec<i64>,
+}
+
+impl Scheduler<'_> {
+    /// This scheduler for a cluster of `nodes` (their `allocated` is the starting
+    /// allocation, usually zero) and the pod `templates` that will be scheduled, by
+    /// index, with [`Scheduler::schedule`]. Nodes are taken in the node tree's order
+    /// ([`node_tree_order`]); the first pod's filtering starts at the first of them.
+    pub fn with_cluster<'b>(
+        self,
+        nodes: Vec<NodeView<'b>>,
+        templates: Vec<PodView<'b>>,
+    ) -> Scheduler<'b> {
+        let mut domains = Vec::new();
+        let mut resources: Vec<ResourceScores> = Vec::new();
+        let mut cached = Vec::with_capacity(templates.len());
+        for (t, pod) in templates.iter().enumerate() {
+            let fixed = nodes
+                .iter()
+                .map(|node| {
+                    TaintToleration
+                        .filter(pod, node)
+                        .and_then(|()| NodeAffinity.filter(pod, node))
+                })
+                .collect();
+            let fixed_scores = (self.scorers.iter())
+                .map(|(scorer, _)| match scorer {
+                    Scorer::Static(plugin) => {
+                        FixedScore::of(nodes.iter().map(|n| plugin.score(pod, n)).collect())
+                    }
+                    Scorer::Resource(_) | Scorer::Spread => FixedScore::None,
+                })
+                .collect();
+            let shared = resources
+                .iter()
+                .position(|r| templates[r.template].requests == pod.requests);
+            let resources = shared.unwrap_or_else(|| {
+                resources.push(ResourceScores {
+                    template: t,
+                    total: vec![0; nodes.len()],
+                });
+                resources.len() - 1
+            });
+            let spread = Spread::new(t, &templates, &nodes, &mut domains);
+            cached.push(Template {
+                pod: *pod,
+                tolerates_cordon: tolerates_cordon(pod),
+                fixed,
+                fixed_scores,
+                on_node: vec![0; nodes.len()],
+                resources,
+                spread,
+            });
+        }
+        let mut scheduler = Scheduler {
+            scorers: self.scorers,
+            percentage: self.percentage,
+            order: node_tree_order(&nodes),
+            nodes,
+            templates: cached,
+            resources,
+            domains,
+            next_start: 0,
+            feasible: Vec::new(),
+            totals: Vec::new(),
+            plugin_scores: Vec::new(),
+        };
+        for n in 0..scheduler.nodes.len() {
+            scheduler.rescore(n);
+        }
+        scheduler
+    }
+
+    /// This scheduler for the nodes and Deployments of `world`, nothing bound yet.
+    pub fn for_world<'b>(self, world: &'b World) -> Scheduler<'b> {
+        let nodes = (world.nodes.iter())
+            .map(|n| NodeView {
+                name: &n.name,
+                labels: &n.labels,
+                taints: &n.taints,
+                capacity: n.capacity,
+                allocated: Resources::ZERO,
+                price_per_hour: n.price_per_hour,
+                tier: world.locations[n.location as usize].tier,
+                unschedulable: n.unschedulable,
+            })
+            .collect();
+        let templates = (world.deployments.iter())
+            .map(|d| PodView {
+                requests: d.requests,
+                node_selector: d.node_selector.as_ref(),
+                affinity: d.affinity.as_ref(),
+                tolerations: &d.tolerations,
+                labels: &d.labels,
+                namespace: &d.namespace,
+                spread_constraints: &d.topology_spread_constraints,
+            })
+            .collect();
+        self.with_cluster(nodes, templates)
+    }
+
+    /// The node (an index into the cluster's nodes) a pod of template `t` binds to.
+    ///
+    /// The rng is drawn from only to break ties among equally best nodes (none when
+    /// there is a single best node), so a given rng state gives a given choice. Once
+    /// its buffers have grown, a call allocates nothing unless the pod is
+    /// unschedulable. The caller binds the pod with [`Scheduler::bind`].
+    ///
+    /// # Errors
+    ///
+    /// [`Unschedulable`] with per-reason node counts when every node is filtered out.
+    ///
+    /// # Panics
+    ///
+    /// If `t` is not a template of [`Scheduler::with_cluster`].
+    pub fn schedule<R: Rng + ?Sized>(
+        &mut self,
+        t: usize,
+        rng: &mut R,
+    ) -> Result<usize, Unschedulable> {
+        let n = self.nodes.len();
+        if n == 0 {
+            return Err(Unschedulable {
+                num_nodes: 0,
+                reasons: Vec::new(),
+            });
+        }
+        let to_find = if self.scorers.is_empty() {
+            1
+        } else {
+            num_feasible_nodes_to_find(self.percentage, n)
+        };
+        self.feasible.clear();
+        let mut processed = 0;
+        while processed < n && self.feasible.len() < to_find {
+            let mut at = self.next_start + processed;
+            if at >= n {
+                at -= n;
+            }
+            let node = self.order[at];
+            processed += 1;
+            if self.filter(t, node as usize).is_ok() {
+                self.feasible.push(node);
+            }
+        }
+        self.next_start = (self.next_start + processed) % n;
+        match self.feasible.len() {
+            0 => return Err(self.unschedulable(t)),
+            1 => return Ok(self.feasible[0] as usize),
+            _ => {}
+        }
+        self.score(t);
+        let best = self.totals.iter().copied().max().unwrap_or(0);
+        let ties = self.totals.iter().filter(|&&s| s == best).count();
+        let pick = if ties > 1 {
+            rng.random_range(0..ties)
+        } else {
+            0
+        };
+        let k = (self.totals.iter().enumerate())
+            .filter(|&(_, &s)| s == best)
+            .nth(pick)
+            .map_or(0, |(k, _)| k);
+        Ok(self.feasible[k] as usize)
+    }
+
+    /// The filters' verdict on node `n` for a pod of template `t`, in the default
+    /// profile's order.
+    fn filter(&self, t: usize, n: usize) -> FilterResult {
+        let template = &self.templates[t];
+        let node = &self.nodes[n];
+        if node.unschedulable && !template.tolerates_cordon {
+            return Err(&[NodeUnschedulable::REASON]);
+        }
+        template.fixed[n]?;
+        NodeResourcesFit.filter(&template.pod, node)?;
+        match &template.spread {
+            Some(spread) => spread.filter(n, &self.domains),
+            None => Ok(()),
+        }
+    }
+
+    /// Every node's first failing filter, counted, when no node is feasible.
+    fn unschedulable(&self, t: usize) -> Unschedulable {
+        let mut reasons = Vec::new();
+        for n in 0..self.nodes.len() {
+            if let Err(r) = self.filter(t, n) {
+                count_reasons(&mut reasons, r);
+            }
+        }
+        reasons.sort_by_cached_key(|(reason, count)| format!("{count} {reason}"));
+        Unschedulable {
+            num_nodes: self.nodes.len(),
+            reasons,
+        }
+    }
+
+    /// Fills `totals` with the weighted scores of the feasible nodes.
+    fn score(&mut self, t: usize) {
+        let Scheduler {
+            scorers,
+            templates,
+            resources,
+            domains,
+            feasible,
+            totals,
+            plugin_scores,
+            ..
+        } = self;
+        let template = &mut templates[t];
+        totals.clear();
+        totals.resize(feasible.len(), 0);
+        let mut add = |weight: u32, scores: &[i64], name: &str| {
+            for (total, &score) in totals.iter_mut().zip(scores) {
+                debug_assert!(
+                    (0..=MAX_NODE_SCORE).contains(&score),
+                    "{name} scored {score}"
+                );
+                *total += i64::from(weight) * score.clamp(0, MAX_NODE_SCORE);
+            }
+        };
+        let mut any_resource = false;
+        for (k, (scorer, weight)) in scorers.iter().enumerate() {
+            match scorer {
+                Scorer::Resource(_) => any_resource = true,
+                Scorer::Static(plugin) => {
+                    if let FixedScore::PerNode(raw) = &template.fixed_scores[k] {
+                        plugin_scores.clear();
+                        plugin_scores.extend(feasible.iter().map(|&n| raw[n as usize]));
+                        plugin.normalize(plugin_scores);
+                        add(*weight, plugin_scores, plugin.name());
+                    }
+                }
+                Scorer::Spread => {
+                    if let Some(spread) = template.spread.as_mut().filter(|s| s.scores()) {
+                        spread.score(feasible, domains, plugin_scores);
+                        add(*weight, plugin_scores, scorer.name());
+                    }
+                }
+            }
+        }
+        if any_resource {
+            let cached = &resources[template.resources].total;
+            for (total, &n) in totals.iter_mut().zip(feasible.iter()) {
+                *total += cached[n as usize];
+            }
+        }
+    }
+
+    /// Recomputes node `n`'s allocation-dependent scores for every request size.
+    fn rescore(&mut self, n: usize) {
+        let node = &self.nodes[n];
+        for r in &mut self.resources {
+            let pod = &self.templates[r.template].pod;
+            r.total[n] = (self.scorers.iter())
+                .filter_map(|(scorer, weight)| match scorer {
+                    Scorer::Resource(plugin) => {
+                        let score = plugin.score(pod, node);
+                        debug_assert!(
+                            (0..=MAX_NODE_SCORE).contains(&score),
+                            "{} scored {score}",
+                            plugin.name()
+                        );
+                        Some(i64::from(*weight) * score.clamp(0, MAX_NODE_SCORE))
+                    }
+                    Scorer::Static(_) | Scorer::Spread => None,
+                })
+                .sum();
+        }
+    }
+
+    /// A pod of template `t` is bound to node `n`: its requests are allocated there and
+    /// it counts for spreading.
+    pub fn bind(&mut self, t: usize, n: usize) {
+        let requests = self.templates[t].pod.requests;
+        self.allocate(n, requests, true);
+        self.count(t, n, 1);
+    }
+
+    /// A pod of template `t` on node `n` is being deleted: it no longer counts for
+    /// spreading (kube skips terminating pods) but keeps its requests until
+    /// [`Scheduler::release`].
+    pub fn deleting(&mut self, t: usize, n: usize) {
+        self.count(t, n, -1);
+    }
+
+    /// A pod of template `t` on node `n` is gone: its requests are free again, and it
+    /// stops counting for spreading unless [`Scheduler::deleting`] said so already.
+    pub fn release(&mut self, t: usize, n: usize, was_deleting: bool) {
+        let requests = self.templates[t].pod.requests;
+        self.allocate(n, requests, false);
+        if !was_deleting {
+            self.count(t, n, -1);
+        }
+    }
+
+    /// Node `n`'s taints are now `taints` (a `NotReady` node gets the `unreachable`
+    /// ones, and loses them when it is back): its filter verdicts and static scores are
+    /// recomputed for every template, and spreading recounts its pods where a
+    /// constraint honours taints.
+    pub fn set_taints(&mut self, n: usize, taints: &[Taint]) {
+        let node = NodeView {
+            taints,
+            ..self.nodes[n]
+        };
+        let nodes = self.nodes.len();
+        for template in &mut self.templates {
+            let pod = &template.pod;
+            template.fixed[n] = TaintToleration
+                .filter(pod, &node)
+                .and_then(|()| NodeAffinity.filter(pod, &node));
+            for ((scorer, _), fixed) in self.scorers.iter().zip(&mut template.fixed_scores) {
+                if let Scorer::Static(plugin) = scorer {
+                    fixed.set(n, nodes, plugin.score(pod, &node));
+                }
+            }
+        }
+        let on_node: Vec<u32> = self.templates.iter().map(|t| t.on_node[n]).collect();
+        for template in &mut self.templates {
+            if let Some(spread) = &mut template.spread {
+                spread.retaint(&template.pod, &node, n, &on_node, &self.domains);
+            }
+        }
+    }
+
+    /// The requests allocated on node `n`: the sum of its bound pods'.
+    pub fn allocated(&self, n: usize) -> Resources {
+        self.nodes[n].allocated
+    }
+
+    fn allocate(&mut self, n: usize, requests: Resources, add: bool) {
+        let node = &mut self.nodes[n];
+        node.allocated = if add {
+            node.allocated.saturating_add(requests)
+        } else {
+            node.allocated.saturating_sub(requests)
+        };
+        self.rescore(n);
+    }
+
+    fn count(&mut self, t: usize, n: usize, delta: i32) {
+        let on_node = &mut self.templates[t].on_node[n];
+        *on_node = on_node.strict_add_signed(delta);
+        let domains = &self.domains;
+        for template in &mut self.templates {
+            if let Some(spread) = &mut template.spread {
+                spread.bound(t, n, delta, domains);
+            }
+        }
+    }
+}
