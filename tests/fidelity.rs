@@ -10,7 +10,7 @@
 //! interval spans the 98.7th to 99.3rd percentile, about ±5% of the latency here. The
 //! what-if's direction must be right and its size within 15% (the predicted ratio to the
 //! baseline against the measured one). The long version: `cargo run --release --example
-//! live-chain -- fidelity --load-dependence` (docs/fidelity).
+//! live-chain -- fidelity --experiment all` (docs/fidelity).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

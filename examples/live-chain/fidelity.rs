@@ -10,7 +10,7 @@
 //! 2. **Predict, then measure.** For each case (the fitted load, higher loads, a replica
 //!    more, a slower downstream) the twin simulates the fitted model with that change; then
 //!    the chain runs it for real and the load generator measures every request.
-//! 3. **Load dependence** (`--load-dependence`, busy mode): the chain's service times are
+//! 3. **Load dependence** (`--experiment load-dependence`, busy mode): the chain's service times are
 //!    CPU work on 2 shared cores. Windows at a low and a medium load make a
 //!    `serviceTimeByLoad` model; it and a fixed model (fitted at the medium load) predict a
 //!    high load, which then runs for real.
@@ -40,12 +40,23 @@ pub struct FidelityArgs {
     /// The short version (for CI): a shorter fit and one what-if.
     #[arg(long)]
     pub short: bool,
-    /// Also run the load-dependence experiment (busy mode).
-    #[arg(long)]
-    pub load_dependence: bool,
+    /// Which experiments to run.
+    #[arg(long, value_enum, default_value_t = Experiment::Accuracy)]
+    pub experiment: Experiment,
     /// Seed of the arrivals and the service times.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+}
+
+/// The experiments of `live-chain fidelity`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Experiment {
+    /// Sleep mode: the fitted load, higher loads, a replica more, a slower downstream.
+    Accuracy,
+    /// Busy mode: load-dependent against fixed service times at a higher load.
+    LoadDependence,
+    /// Both.
+    All,
 }
 
 /// Requests the twin simulates per case (its own noise is then far below the real run's).
@@ -436,10 +447,10 @@ fn accuracy(args: &FidelityArgs) -> anyhow::Result<Fidelity> {
 fn load_dependence(args: &FidelityArgs) -> anyhow::Result<Fidelity> {
     let iters_per_ms = work::calibrate();
     let mode = Mode::Busy { iters_per_ms };
-    let (front, back) = (log_normal(2.0, 0.3), log_normal(4.0, 0.3));
+    let (front, back) = (log_normal(3.0, 0.3), log_normal(6.0, 0.3));
     let spec = chain(mode, front, back, 2, args.seed);
     let (window, warmup) = (60.0, 5.0);
-    let (low, medium, high) = (40.0, 80.0, 120.0);
+    let (low, medium, high) = (40.0, 90.0, 140.0);
     let chain_now = Chain::start(&spec)?;
     let mut pulls = Vec::new();
     let mut twins = Vec::new();
@@ -478,7 +489,8 @@ fn load_dependence(args: &FidelityArgs) -> anyhow::Result<Fidelity> {
         ),
         machine: machine(),
         command: format!(
-            "cargo run --release --example live-chain -- fidelity --load-dependence --seed {}",
+            "cargo run --release --example live-chain -- fidelity --experiment \
+             load-dependence --seed {}",
             args.seed
         ),
         cases: vec![
@@ -505,10 +517,12 @@ fn write(dir: &Path, stem: &str, report: &Fidelity) -> anyhow::Result<()> {
 /// # Errors
 /// Any failure to start, load, pull, fit, simulate or write.
 pub fn main(args: &FidelityArgs) -> anyhow::Result<()> {
-    let report = accuracy(args)?;
-    write(&args.out, "fidelity", &report)?;
-    println!("{}", serde_json::to_string_pretty(&report)?);
-    if args.load_dependence {
+    if args.experiment != Experiment::LoadDependence {
+        let report = accuracy(args)?;
+        write(&args.out, "fidelity", &report)?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    if args.experiment != Experiment::Accuracy {
         let report = load_dependence(args)?;
         write(&args.out, "load-dependence", &report)?;
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::ValueEnum;
 use kubetwin::fit::{self, Family, FitReport};
 use kubetwin::model::dist::DistSpec;
-use kubetwin::model::kinds::LinkSpec;
+use kubetwin::model::kinds::{LinkSpec, LoadDependentSpec, LoadLevelSpec};
 use kubetwin::report::fit_plot;
 use serde::Serialize;
 use serde_saphyr::FlowMap;
@@ -34,6 +34,12 @@ pub struct Args {
     /// The column of SAMPLES.csv to fit, by header name (default: the first).
     #[arg(long, requires = "samples")]
     column: Option<String>,
+    /// Samples tagged with load: the column of SAMPLES.csv with the load (requests per
+    /// second per pod) each sample was measured at. Each distinct load is a level of a
+    /// load-dependent `serviceTimeByLoad`, all levels fitted with the one family that fits
+    /// them best together (smallest total BIC).
+    #[arg(long, requires = "samples", conflicts_with = "plot")]
+    load_column: Option<String>,
     /// Families to fit, comma-separated: lognormal, gamma, weibull, exponential, normal,
     /// pareto, gmm, lognormal-mixture (mixtures are fitted from samples only).
     #[arg(
@@ -75,6 +81,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let path = args.samples.as_deref().context(NO_INPUT)?;
     let samples = fit::read_csv_column(path, args.column.as_deref())?;
+    if let Some(load_column) = &args.load_column {
+        let loads = fit::read_csv_column(path, Some(load_column))?;
+        return by_load(path, &samples, &loads, &families, args.output);
+    }
     let report = fit::fit_samples(&samples, &families)
         .with_context(|| format!("fitting {}", path.display()))?;
     if let Some(plot) = &args.plot {
@@ -195,6 +205,118 @@ fn write_samples_table(
         writeln!(out, "skipped {family}: {reason}")?;
     }
     write!(out, "\n{}", snippet(&report.best().spec)?)?;
+    Ok(())
+}
+
+/// Samples per load level, by increasing load.
+fn levels(samples: &[f64], loads: &[f64]) -> Vec<(f64, Vec<f64>)> {
+    let mut levels: Vec<(f64, Vec<f64>)> = Vec::new();
+    for (&x, &load) in samples.iter().zip(loads) {
+        match levels.iter_mut().find(|(l, _)| *l == load) {
+            Some((_, xs)) => xs.push(x),
+            None => levels.push((load, vec![x])),
+        }
+    }
+    levels.sort_by(|a, b| a.0.total_cmp(&b.0));
+    levels
+}
+
+/// `--load-column`: one fit per load level, in the family best over all levels.
+fn by_load(
+    path: &Path,
+    samples: &[f64],
+    loads: &[f64],
+    families: &[Family],
+    output: Output,
+) -> anyhow::Result<()> {
+    const MIN_SAMPLES: usize = 20;
+    let shown = path.display();
+    let levels = levels(samples, loads);
+    anyhow::ensure!(
+        levels.len() >= 2,
+        "{shown}: the load column has one value ({}); a load-dependent time needs two or more",
+        levels[0].0
+    );
+    let mut reports = Vec::new();
+    for (load, xs) in &levels {
+        anyhow::ensure!(
+            xs.len() >= MIN_SAMPLES && *load >= 0.0,
+            "{shown}: load {load} has {} samples; each level needs at least {MIN_SAMPLES} \
+             and a load >= 0",
+            xs.len()
+        );
+        let report = fit::fit_samples(xs, families)
+            .with_context(|| format!("fitting {shown} at load {load}"))?;
+        reports.push(report);
+    }
+    // The family every level could be fitted with, smallest total BIC.
+    let total_bic = |family: Family| -> Option<f64> {
+        (reports.iter())
+            .map(|r| r.fits.iter().find(|f| f.family == family).map(|f| f.bic))
+            .sum()
+    };
+    let (family, bic) = (families.iter())
+        .filter_map(|&f| Some((f, total_bic(f)?)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .context("no family fits every load level")?;
+    let chosen: Vec<&fit::Fit> = (reports.iter())
+        .map(|r| r.fits.iter().find(|f| f.family == family).expect("fitted"))
+        .collect();
+    let spec = LoadDependentSpec {
+        window_seconds: 10.0,
+        levels: (levels.iter().zip(&chosen))
+            .map(|((load, _), f)| LoadLevelSpec {
+                requests_per_second: *load,
+                service_time: f.spec.clone(),
+            })
+            .collect(),
+    };
+    let mut out = std::io::stdout().lock();
+    match output {
+        Output::Json => {
+            let levels: Vec<serde_json::Value> = (levels.iter().zip(&chosen))
+                .map(|((load, xs), f)| {
+                    let (p50, p99) = empirical_p50_p99(xs);
+                    Ok(serde_json::json!({
+                        "load": load, "samples": xs.len(), "p50": p50, "p99": p99,
+                        "fit": serde_json::to_value(f)?,
+                        "fit_p50": f.quantile(0.5)?, "fit_p99": f.quantile(0.99)?,
+                    }))
+                })
+                .collect::<anyhow::Result<_>>()?;
+            let value = serde_json::json!({"family": family, "total_bic": bic, "levels": levels});
+            serde_json::to_writer_pretty(&mut out, &value)?;
+            writeln!(out)?;
+        }
+        Output::Yaml | Output::Table => {
+            let n = levels.len();
+            writeln!(
+                out,
+                "# kubetwin fit {shown}: {} samples at {n} loads; {family} fits them best \
+                 together (total BIC {bic:.1})",
+                samples.len()
+            )?;
+            for ((load, xs), f) in levels.iter().zip(&chosen) {
+                let (p50, p99) = empirical_p50_p99(xs);
+                let (f50, f99) = (f.quantile(0.5)?, f.quantile(0.99)?);
+                writeln!(
+                    out,
+                    "# load {load}: {} samples, p50 {f50:.4} (samples {p50:.4}), p99 {f99:.4} \
+                     (samples {p99:.4})",
+                    xs.len()
+                )?;
+            }
+            #[derive(Serialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Snippet<'a> {
+                service_time_by_load: &'a LoadDependentSpec,
+            }
+            let snippet = Snippet {
+                service_time_by_load: &spec,
+            };
+            write!(out, "{}", serde_saphyr::to_string(&snippet)?)?;
+        }
+    }
     Ok(())
 }
 

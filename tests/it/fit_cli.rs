@@ -201,3 +201,73 @@ fn bad_input_is_a_clear_error() {
         assert!(!ok && err.contains(expected), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn samples_tagged_with_load_give_a_load_dependent_time() {
+    // 2,000 log-normal draws at each of 10 and 30 requests/s per pod, mu 1.0 and 1.5,
+    // sigma 0.3, rows interleaved. The MLE of mu has a standard error of 0.3 / sqrt(2000)
+    // = 0.0067: within 4 of them (0.027); sigma's is 0.3 / sqrt(4000) = 0.0047: 0.02.
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Pcg64::seed_from_u64(5);
+    let mut text = String::from("ms,rps\n");
+    let (slow, fast) = (
+        rand_distr::LogNormal::new(1.5, 0.3).unwrap(),
+        rand_distr::LogNormal::new(1.0, 0.3).unwrap(),
+    );
+    for _ in 0..2000 {
+        use rand_distr::Distribution as _;
+        text.push_str(&format!("{},30\n", slow.sample(&mut rng)));
+        text.push_str(&format!("{},10\n", fast.sample(&mut rng)));
+    }
+    let csv = dir.path().join("tagged.csv");
+    std::fs::write(&csv, text).unwrap();
+    let csv = csv.to_str().unwrap();
+    let (ok, yaml, err) = kubetwin(&[csv, "--column", "ms", "--load-column", "rps"]);
+    assert!(ok, "{err}");
+    assert!(
+        yaml.contains("4000 samples at 2 loads; lognormal fits them best"),
+        "{yaml}"
+    );
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ByLoad {
+        service_time_by_load: kubetwin::model::kinds::LoadDependentSpec,
+    }
+    let spec = serde_saphyr::from_str::<ByLoad>(&yaml)
+        .unwrap()
+        .service_time_by_load;
+    let loads: Vec<f64> = spec.levels.iter().map(|l| l.requests_per_second).collect();
+    assert_eq!(loads, [10.0, 30.0]);
+    for (level, expected_mu) in spec.levels.iter().zip([1.0, 1.5]) {
+        let DistSpec::LogNormal { mu, sigma, .. } = level.service_time else {
+            panic!("{yaml}")
+        };
+        assert!((mu - expected_mu).abs() < 0.027, "{yaml}");
+        assert!((sigma - 0.3).abs() < 0.02, "{yaml}");
+    }
+    // The snippet is a valid ServiceModel spec.
+    let yaml_model = crate::common::topology(0.0)
+        + &crate::common::service("server", 1, &indent(&yaml))
+        + &crate::common::workload(
+            "server",
+            "    - {requests: 100, arrivals: {type: poisson, rate: 10}}",
+            "  seed: 1",
+        );
+    crate::common::assert_accounted(&crate::common::simulate(&yaml_model));
+
+    let one = dir.path().join("one.csv");
+    std::fs::write(&one, "ms,rps\n1,5\n2,5\n").unwrap();
+    let (ok, _, err) = kubetwin(&[one.to_str().unwrap(), "--load-column", "rps"]);
+    assert!(
+        !ok && err.contains("the load column has one value (5)"),
+        "{err}"
+    );
+}
+
+/// `text` without comment lines, indented by 2 (a ServiceModel spec body).
+fn indent(text: &str) -> String {
+    (text.lines())
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("  {l}\n"))
+        .collect()
+}
