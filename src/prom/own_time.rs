@@ -81,7 +81,7 @@ pub fn own_time(
         total.variance += p * c.variance + f * (1.0 - f) * c.mean * c.mean;
     }
     let mean = response.mean - total.mean;
-    if !(mean > 0.0) {
+    if mean.is_nan() || mean <= 0.0 {
         return Err(format!(
             "its calls take {:.3} ms per request on average, its response {:.3} ms: the \
              client-side and server-side histograms disagree",
@@ -90,7 +90,7 @@ pub fn own_time(
     }
     let floor = (MIN_CV * mean).powi(2);
     let variance = response.variance - total.variance;
-    let variance_floored = !(variance >= floor);
+    let variance_floored = variance.is_nan() || variance < floor;
     let own = Moments {
         mean,
         variance: if variance_floored { floor } else { variance },

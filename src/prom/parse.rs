@@ -148,7 +148,9 @@ fn grouped_histograms<'s, K: Ord>(
     key: impl Fn(&'s Series) -> Result<(K, String), PromError>,
     to_milliseconds: f64,
 ) -> Result<BTreeMap<K, Vec<Bucket>>, PromError> {
-    let mut found: BTreeMap<K, (String, Vec<(Bucket, &Series)>)> = BTreeMap::new();
+    // Per key: how to name it, and its buckets with the series each came from.
+    type Found<'s> = (String, Vec<(Bucket, &'s Series)>);
+    let mut found: BTreeMap<K, Found<'s>> = BTreeMap::new();
     for s in series {
         let (k, shown) = key(s)?;
         let le = origin.label(s, "le")?;

@@ -299,7 +299,8 @@ impl Fidelity {
                 .draw()
                 .map_err(draw_error)?;
             // Four bars per case: measured mean, predicted mean, measured p99, predicted p99.
-            let series: [(&str, RGBColor, bool, fn(&Latency) -> f64); 4] = [
+            type Statistic = fn(&Latency) -> f64;
+            let series: [(&str, RGBColor, bool, Statistic); 4] = [
                 ("mean, measured", PALETTE[0], true, |l| l.mean),
                 ("mean, predicted", PALETTE[0], false, |l| l.mean),
                 ("p99, measured", PALETTE[1], true, |l| l.p99),
