@@ -60,6 +60,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             requests: args.requests,
         },
     )?;
+    for warning in &world.warnings {
+        eprintln!("warning: {warning}");
+    }
     let report = run_with_progress(&world);
     if let Some(path) = &args.timeseries {
         let file =

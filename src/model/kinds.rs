@@ -161,6 +161,12 @@ pub struct ServiceModelSpec {
     /// mispredicts another without this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_time_by_load: Option<LoadDependentSpec>,
+    /// CPU a request uses while it is processing (its own service time, not while its
+    /// worker waits for downstream calls), in millicores (default 1000: a busy worker
+    /// keeps one core busy). The pod's use is capped at its CPU limit, and processing
+    /// slows down when the requests processing at once would need more (docs/scenario.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_millicores: Option<u64>,
     /// Whether a worker waits for downstream calls (`sync`, HTTP-style) or is released
     /// when its own processing ends (`async`).
     #[serde(default)]
@@ -353,6 +359,25 @@ pub struct SimulationSpec {
     /// default since v1.32; it was 40 before). A fault may set its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_monitor_grace_period_seconds: Option<f64>,
+    /// How metrics-server samples the pods' CPU for the HorizontalPodAutoscalers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_server: Option<MetricsServerSpec>,
+}
+
+/// metrics-server's sampling: it scrapes each pod's cumulative CPU counter every
+/// `metricResolutionSeconds` and serves the rate between the last two scrapes, so an HPA
+/// sees a lagged average.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MetricsServerSpec {
+    /// `--metric-resolution`, in seconds (default 15, as in metrics-server's manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_resolution_seconds: Option<f64>,
+    /// When the scrapes happen within each resolution, in seconds from time zero, in
+    /// `[0, metricResolutionSeconds)` (default half the resolution: the expected phase of
+    /// two loops that do not run in step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_offset_seconds: Option<f64>,
 }
 
 /// Stop conditions; the first reached ends the run.

@@ -3,6 +3,7 @@
 
 pub mod fidelity;
 pub mod fit_plot;
+mod hpa;
 mod palette;
 pub mod run_plot;
 pub mod sweep_html;
@@ -141,26 +142,7 @@ pub fn write_table(out: &mut impl Write, title: &str, r: &RunReport) -> io::Resu
         )?;
     }
     if !r.autoscalers.is_empty() {
-        writeln!(out)?;
-        writeln!(
-            out,
-            "{:<24} {:<16} {:<10} {:>12} {:>6} {:>4} {:>6} {:>9}",
-            "AUTOSCALER", "TARGET", "RULE", "DESIRED TTP", "SYNCS", "UPS", "DOWNS", "REPLICAS"
-        )?;
-        for a in &r.autoscalers {
-            writeln!(
-                out,
-                "{:<24} {:<16} {:<10} {:>12} {:>6} {:>4} {:>6} {:>9}",
-                a.name,
-                a.target,
-                a.rule,
-                ms(a.desired_processing_time_ms),
-                a.syncs,
-                a.scale_ups,
-                a.scale_downs,
-                a.replicas
-            )?;
-        }
+        hpa::write_autoscalers(out, &r.autoscalers)?;
     }
     if !r.faults.is_empty() {
         writeln!(out)?;

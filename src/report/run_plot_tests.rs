@@ -92,6 +92,8 @@ fn report() -> RunReport {
             scale_ups: 1,
             scale_downs: 0,
             replicas: 4,
+            metrics: Vec::new(),
+            conditions: Vec::new(),
         }],
         scaling: vec![ScalingEvent {
             at: 40.0,

@@ -248,6 +248,45 @@ pub struct AutoscalerReport {
     pub scale_downs: u32,
     /// Replicas at the end.
     pub replicas: u32,
+    /// The Kubernetes rule's metrics at its last sync, in `spec.metrics` order (empty for
+    /// the twin rule): what `kubectl get hpa` shows as TARGETS.
+    pub metrics: Vec<CurrentMetric>,
+    /// The Kubernetes rule's `status.conditions` after its last sync, in the order first
+    /// set (empty for the twin rule).
+    pub conditions: Vec<ConditionReport>,
+}
+
+/// One metric of an HPA as its status reports it at the last sync.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentMetric {
+    /// The metric as Kubernetes names it, e.g. `cpu resource utilization (percentage of
+    /// request)` or `pods metric requests_per_second`.
+    pub metric: String,
+    /// Its current value: the average utilization in percent of the CPU requests (above
+    /// 100 when pods use more than they request) for a CPU utilization target; the average
+    /// per pod (millicores for CPU) or the object's value otherwise. `null` when the metric
+    /// failed at that sync.
+    pub current: Option<f64>,
+}
+
+/// One HPA status condition. Kubernetes' own type (`HorizontalPodAutoscalerCondition`)
+/// stamps the transition with a wall-clock time; the twin has simulated seconds.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConditionReport {
+    /// `AbleToScale`, `ScalingActive` or `ScalingLimited`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// `True` or `False`.
+    pub status: &'static str,
+    /// Kubernetes' reason, e.g. `ReadyForNewScale`, `FailedGetResourceMetric`,
+    /// `TooFewReplicas`.
+    pub reason: &'static str,
+    /// Kubernetes' message.
+    pub message: String,
+    /// When the status last changed, in seconds.
+    pub last_transition_seconds: f64,
 }
 
 /// A replica change made by an autoscaler.

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Affinity, Taint, Toleration, TopologySpreadConstraint};
 
-use super::autoscaler::Autoscaler;
-use super::time::SimTime;
+use super::autoscaler::{Autoscaler, MetricsServer};
 use super::service_time::ServiceTime;
+use super::time::SimTime;
 use crate::fit::Distribution;
+use crate::model::Origin;
 use crate::model::kinds::CallMode;
 use crate::model::resources::{Resources, SchedulerSpec};
 
@@ -27,6 +28,10 @@ pub type DepId = u32;
 pub struct World {
     /// Validated HorizontalPodAutoscalers, at most one per Deployment.
     pub autoscalers: Vec<Autoscaler>,
+    /// How metrics-server samples the pods' CPU for them.
+    pub metrics_server: MetricsServer,
+    /// What the build found questionable but ran anyway, in scenario order.
+    pub warnings: Vec<Warning>,
     /// Faults at scheduled times, in time order.
     pub faults: Vec<Fault>,
     /// What users do about failed and slow attempts.
@@ -147,6 +152,8 @@ pub struct DeploymentDef {
     pub namespace: String,
     /// Workers per pod.
     pub workers: u32,
+    /// How its pods use CPU.
+    pub cpu: CpuModel,
     /// Maximum waiting requests per pod (`u32::MAX`: unbounded).
     pub queue_capacity: u32,
     /// Processing time, in milliseconds.
@@ -167,6 +174,65 @@ pub struct DeploymentDef {
     /// How long a container runs until it crashes (and restarts in place), in
     /// milliseconds, from a `containerCrash` fault with a rate or a lifetime.
     pub crash_lifetime: Option<Distribution>,
+}
+
+/// How a pod uses CPU: `per_request` millicores for each request processing, capped at
+/// `limit` (requests then slow down: see the engine's `cpu` module).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuModel {
+    /// CPU a request uses while it is processing, in millicores.
+    pub per_request: u64,
+    /// The pod's CPU limit, in millicores; `None` when a container has none (unlimited).
+    pub limit: Option<u64>,
+    /// The pod's CPU request as the HPA sums it, in millicores; `None` when a container has
+    /// no CPU request, which fails CPU-utilization metrics.
+    pub request: Option<u64>,
+}
+
+impl CpuModel {
+    /// The pod's use, in millicores, while `processing` requests are processing.
+    pub fn usage(&self, processing: u32) -> u64 {
+        let demand = self.per_request.saturating_mul(u64::from(processing));
+        self.limit.map_or(demand, |limit| demand.min(limit))
+    }
+
+    /// The speed of each processing request (1 = its service time), `limit / demand` when
+    /// the `processing` requests demand more than the limit.
+    pub fn rate(&self, processing: u32) -> f64 {
+        let demand = self.per_request.saturating_mul(u64::from(processing));
+        match self.limit {
+            Some(limit) if demand > limit => limit as f64 / demand as f64,
+            _ => 1.0,
+        }
+    }
+
+    /// Whether `workers` requests processing at once can exceed the limit.
+    pub fn throttles(&self, workers: u32) -> bool {
+        self.rate(workers) < 1.0
+    }
+}
+
+/// A questionable but valid part of a scenario, reported by the build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning {
+    /// Where the object is defined.
+    pub at: Origin,
+    /// `Kind/name` of the object.
+    pub object: String,
+    /// The field path inside the object.
+    pub field: String,
+    /// What will happen.
+    pub message: String,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} {}: {}",
+            self.at, self.object, self.field, self.message
+        )
+    }
 }
 
 /// A pod bound to a node at time zero (a `v1` Pod of the scenario).

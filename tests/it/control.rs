@@ -129,8 +129,9 @@ fn new_pods_become_endpoints_only_after_their_start_up_delay() {
     );
 }
 
-/// The autoscaling/v2 rule on CPU: a pod's CPU use is its busy workers' share of its CPU
-/// request, so utilization is the pod's server utilization.
+/// The autoscaling/v2 rule on CPU: a busy worker uses `cpuMillicores` (here 100m, the
+/// pod's request), so utilization is the pod's server utilization, as metrics-server serves
+/// it: the mean between its last two scrapes (every 15 s, at 7.5 s past each multiple).
 #[test]
 fn kubernetes_cpu_rule_matches_the_utilization_formula_and_waits_out_the_stabilization_window() {
     let spec = "  minReplicas: 1
@@ -141,7 +142,7 @@ fn kubernetes_cpu_rule_matches_the_utilization_formula_and_waits_out_the_stabili
     let yaml = format!(
         "{}{}{}{}",
         topology(0.0),
-        app(4, ""),
+        app(4, "  cpuMillicores: 100"),
         hpa("app", "    kubetwin.io/autoscaler-rule: kubernetes", spec),
         workload(
             "app",
@@ -153,15 +154,29 @@ fn kubernetes_cpu_rule_matches_the_utilization_formula_and_waits_out_the_stabili
     let r = simulate(&yaml);
     assert_accounted(&r);
     let events = scalings(&r);
-    // 320/s x 10 ms on 4 pods: 80% each against a 50% target, so ceil(4 x 80/50) = 7.
-    assert_eq!(events[0], (15.0, 4, 7), "{events:?}");
-    // 7 pods at 320/s: 45.7% each, within the 10% tolerance: no change until the load drops.
-    // At 64/s the recommendation is ceil(7 x 9.14/50) = 2, but the default 300 s scale-down
-    // stabilization keeps the highest recommendation of the window: the 7 of the sync at
-    // 120 s rules until it is older than 300 s.
-    assert_eq!(events[1], (435.0, 7, 2), "{events:?}");
-    assert_eq!(events.len(), 2, "{events:?}");
-    assert_eq!(r.autoscalers[0].rule, "kubernetes");
+    // The sync at 15 s finds no rate yet (the first scrape, at 7.5 s, came too early in
+    // the containers' life), so it reports FailedGetResourceMetric and waits. The one at
+    // 30 s reads [7.5, 22.5] s: 320/s x 10 ms on 4 pods, 80% each against a 50% target,
+    // so ceil(4 x 80/50) = 7.
+    assert_eq!(events[0], (30.0, 4, 7), "{events:?}");
+    // 7 pods at 320/s: 45.7% each, within the 10% tolerance: no change until the load
+    // drops at 120 s. The sync at 135 s reads [112.5, 127.5] s, half of it before the drop:
+    // 27.4% (28 once each pod's 27.43m is rounded up to whole millicores), so
+    // ceil(7 x 28/50) = 4; later syncs read 9.14% (10): ceil(7 x 10/50) = 2. The default
+    // 300 s scale-down stabilization keeps the highest recommendation of the window: the
+    // 7 of the sync at 120 s rules until it is older than 300 s, then the 4 of 135 s for
+    // one more sync.
+    assert_eq!(events[1..], [(435.0, 7, 4), (450.0, 4, 2)], "{events:?}");
+    let a = &r.autoscalers[0];
+    assert_eq!(a.rule, "kubernetes");
+    // 64/s x 10 ms on 2 pods: 32%.
+    assert_eq!(a.metrics[0].current, Some(32.0));
+    let active = &a.conditions[1];
+    assert_eq!(
+        (active.kind, active.reason, active.last_transition_seconds),
+        ("ScalingActive", "ValidMetricFound", 30.0),
+        "valid since the second sync"
+    );
 }
 
 #[test]

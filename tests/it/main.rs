@@ -11,6 +11,7 @@ mod common;
 mod control_plane;
 
 mod control;
+mod cpu;
 mod engine;
 mod faults;
 mod fit_cli;

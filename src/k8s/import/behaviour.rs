@@ -196,6 +196,7 @@ fn from_annotations(
         queue_capacity,
         service_time: Some(service_time),
         service_time_by_load: None,
+        cpu_millicores: None,
         call_mode: CallMode::Sync,
         calls,
         startup: (pending.is_some() || readiness.is_some())

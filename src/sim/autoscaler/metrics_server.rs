@@ -13,8 +13,8 @@
 //! times (the kubelet's own housekeeping interval is not modelled). A container's first
 //! scrape has no rate unless it comes at least 10 s and less than one resolution after the
 //! container started, in which case the start, with nothing used, is its previous point
-//! (`freshContainerMinMetricsResolution`). Pods that run at time zero are taken to have been
-//! running, idle, and scraped since before it.
+//! (`freshContainerMinMetricsResolution`). Pods that run at time zero start then, like the
+//! rest of the run: with the defaults, their first rate is the one of the scrape at 22.5 s.
 
 use super::observation::PodMetric;
 use crate::sim::time::SimTime;
@@ -100,23 +100,13 @@ pub struct CpuMeter {
 }
 
 impl CpuMeter {
-    /// The container starts at `now`; `before_run` when it has been running, idle, since
-    /// before time zero (then metrics-server already holds two points for it).
-    pub fn start(&mut self, now: SimTime, before_run: bool, server: MetricsServer) {
+    /// The container starts at `now`, with nothing used and nothing scraped.
+    pub fn start(&mut self, now: SimTime) {
         *self = CpuMeter {
             since: now,
             start: Some(i128::from(now.0)),
             ..CpuMeter::default()
         };
-        if before_run {
-            let k = server.last_before(i128::from(now.0));
-            let idle = |k| Point {
-                at: server.at(k),
-                used: 0,
-            };
-            self.prev = Some(idle(k - 1));
-            self.last = Some((k, idle(k)));
-        }
     }
 
     /// The container's use becomes `millicores` at `now` (not earlier than the last call).
@@ -125,11 +115,6 @@ impl CpuMeter {
         self.used += u128::from(self.level) * u128::from((now - self.since).0);
         self.since = now;
         self.level = millicores;
-    }
-
-    /// The current use, in millicores.
-    pub fn level(&self) -> u64 {
-        self.level
     }
 
     /// Millicore-nanoseconds used from the start until `now`.
@@ -211,39 +196,48 @@ mod tests {
         assert_eq!((d.resolution(), d.offset()), (s(15.0), s(7.5)));
     }
 
-    /// A pod idle since before the run steps to 1000 m at 20 s. Scrapes at 7.5, 22.5, 37.5:
-    /// a sync at 30 s reads [7.5, 22.5] (2.5 s of the step: 1000 × 2.5/15 = 166.67 m), one
-    /// at 45 s reads [22.5, 37.5] (all of it: 1000 m). The lag behind the step is the time
-    /// to the next scrape plus one resolution for the full value.
+    /// A pod started at 0 s, idle, steps to 1000 m at 25 s. Scrapes at 7.5 (the container
+    /// is 7.5 s old: no rate), 22.5, 37.5, 52.5: a sync at 30 s reads [7.5, 22.5] (none of
+    /// the step), one at 45 s [22.5, 37.5] (12.5 s of it: 1000 × 12.5/15 = 833.3 m), one at
+    /// 60 s [37.5, 52.5] (all of it). The step shows after the next scrape, in full one
+    /// resolution later: here 12.5 s, then 27.5 s after it.
     #[test]
     fn a_step_reaches_the_hpa_after_the_next_scrape_in_full_one_resolution_later() {
         let ms = MetricsServer::default();
         let mut cpu = CpuMeter::default();
-        cpu.start(SimTime::ZERO, true, ms);
-        let at_15 = cpu.sample(s(15.0), ms).unwrap();
+        cpu.start(SimTime::ZERO);
         assert_eq!(
-            (at_15.value, at_15.timestamp, at_15.window),
-            (0.0, s(7.5), s(15.0))
+            cpu.sample(s(15.0), ms),
+            None,
+            "one scrape, too young for a rate"
         );
-        cpu.set_level(s(20.0), 1000, ms);
-        let at_22 = cpu.sample(s(22.0), ms).unwrap();
-        assert_eq!(at_22.value, 0.0, "no scrape since the step yet");
+        cpu.set_level(s(25.0), 1000, ms);
         let at_30 = cpu.sample(s(30.0), ms).unwrap();
-        assert!(
-            (at_30.value - 1000.0 * 2.5 / 15.0).abs() < 1e-9,
-            "{at_30:?}"
+        assert_eq!(
+            (at_30.value, at_30.timestamp, at_30.window),
+            (0.0, s(22.5), s(15.0))
         );
-        assert_eq!(at_30.timestamp, s(22.5));
+        assert_eq!(
+            cpu.sample(s(37.0), ms),
+            Some(at_30),
+            "no scrape since the step yet"
+        );
         let at_45 = cpu.sample(s(45.0), ms).unwrap();
-        assert_eq!((at_45.value, at_45.timestamp), (1000.0, s(37.5)));
-        assert_eq!(cpu.used(s(45.0)), 1000 * 25_000_000_000);
+        assert!(
+            (at_45.value - 1000.0 * 12.5 / 15.0).abs() < 1e-9,
+            "{at_45:?}"
+        );
+        assert_eq!(at_45.timestamp, s(37.5));
+        let at_60 = cpu.sample(s(60.0), ms).unwrap();
+        assert_eq!((at_60.value, at_60.timestamp), (1000.0, s(52.5)));
+        assert_eq!(cpu.used(s(60.0)), 1000 * 35_000_000_000);
     }
 
     #[test]
     fn reading_between_scrapes_or_skipping_several_gives_the_same_points() {
         let ms = server(10.0, 0.0);
         let mut once = CpuMeter::default();
-        once.start(SimTime::ZERO, true, ms);
+        once.start(SimTime::ZERO);
         let mut often = once;
         let changes = [(3.0, 500), (17.0, 2000), (41.0, 0), (55.0, 0)];
         for pair in changes.windows(2) {
@@ -268,14 +262,14 @@ mod tests {
         // Started at 10 s: the scrape at 22.5 s is 12.5 s after the start (>= 10 s, < 15 s),
         // so the start is its previous point.
         let mut fresh = CpuMeter::default();
-        fresh.start(s(10.0), false, ms);
+        fresh.start(s(10.0));
         fresh.set_level(s(12.5), 600, ms);
         let m = fresh.sample(s(23.0), ms).unwrap();
         assert_eq!((m.timestamp, m.window), (s(22.5), s(12.5)));
         assert!((m.value - 600.0 * 10.0 / 12.5).abs() < 1e-9);
         // Started at 14 s: 8.5 s old at 22.5 s, no rate until the scrape at 37.5 s.
         let mut young = CpuMeter::default();
-        young.start(s(14.0), false, ms);
+        young.start(s(14.0));
         assert_eq!(young.sample(s(30.0), ms), None);
         assert_eq!(young.sample(s(37.5), ms).unwrap().window, s(15.0));
         assert_eq!(

@@ -14,12 +14,12 @@ mod workload;
 use crate::fit::Distribution;
 use crate::model::dist::DistSpec;
 use crate::model::{Doc, Scenario, ScenarioError};
-use crate::sim::autoscaler::autoscaler_from_hpa;
+use crate::sim::autoscaler::{DEFAULT_METRIC_RESOLUTION, MetricsServer, autoscaler_from_hpa};
 use crate::sim::time::SimTime;
 use crate::sim::world::{
     Cluster, FlowDef, Location, Network, NodeDef, Process, RequestType, ServiceDef, Settings, World,
 };
-use services::{check_cycles, deployments, dns_names, services};
+use services::{check_cycles, cpu_request_warnings, deployments, dns_names, services};
 use topology::{capacity, check_latency_pairs, node};
 use workload::flows;
 
@@ -364,9 +364,13 @@ pub fn build(scenario: &Scenario, options: BuildOptions) -> Result<World, Scenar
     };
     let faults = faults::faults(sim, &sname, &names, &mut deployments)?;
     let retry = faults::retry_policy(workload, &wname)?;
+    let metrics_server = metrics_server(sim, &sname)?;
+    let warnings = cpu_request_warnings(scenario, &autoscalers);
 
     Ok(World {
         autoscalers,
+        metrics_server,
+        warnings,
         faults,
         retry,
         locations,
@@ -381,6 +385,37 @@ pub fn build(scenario: &Scenario, options: BuildOptions) -> Result<World, Scenar
         settings,
         scheduler: s.scheduler.clone(),
     })
+}
+
+/// The Simulation's `spec.metricsServer`, with metrics-server's defaults.
+fn metrics_server(
+    sim: &Doc<crate::model::kinds::Object<crate::model::kinds::SimulationSpec>>,
+    sname: &str,
+) -> Result<MetricsServer, ScenarioError> {
+    let spec = sim.object.spec.metrics_server.clone().unwrap_or_default();
+    let field = "spec.metricsServer.metricResolutionSeconds";
+    let resolution = match spec.metric_resolution_seconds {
+        None => DEFAULT_METRIC_RESOLUTION,
+        Some(r) if r.is_finite() && r >= 1e-3 => SimTime::from_secs(r),
+        Some(r) => {
+            let message = format!("must be at least 0.001 seconds, got {r}");
+            return Err(sim.invalid(sname, field, message));
+        }
+    };
+    let offset = match spec.scrape_offset_seconds {
+        None => Some(SimTime(resolution.0 / 2)),
+        Some(o) if o.is_finite() && o >= 0.0 => Some(SimTime::from_secs(o)),
+        Some(_) => None,
+    };
+    offset
+        .and_then(|offset| MetricsServer::new(resolution, offset))
+        .ok_or_else(|| {
+            let message = format!(
+                "must be >= 0 and less than the metric resolution ({} s)",
+                resolution.as_secs()
+            );
+            sim.invalid(sname, "spec.metricsServer.scrapeOffsetSeconds", message)
+        })
 }
 
 /// Every Object metric must describe a Deployment or Service of the scenario.

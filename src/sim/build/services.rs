@@ -3,15 +3,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::api::core::v1::{Container, PodSpec};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::k8s::quantity;
 use crate::model::dist::DistSpec;
 use crate::model::kinds::{CallStep, ServiceModelSpec};
 use crate::model::{Doc, Scenario, ScenarioError};
+use crate::sim::autoscaler::{Autoscaler, HpaMetric, Rule};
 use crate::sim::service_time::{LoadTable, ServiceTime};
 use crate::sim::time::SimTime;
-use crate::sim::world::{DeploymentDef, LbPolicy, ServiceDef, Step};
+use crate::sim::world::{CpuModel, DeploymentDef, LbPolicy, ServiceDef, Step, Warning};
 
 use super::{LB_ANNOTATION, dist, name_of};
 
@@ -169,6 +171,12 @@ pub(super) fn deployments(
             return Err(mdoc.invalid(&mname, "spec.workers", "must be >= 1"));
         }
         let service_time = service_time(mdoc, &mname, m)?;
+        let per_request = m.cpu_millicores.unwrap_or(1000);
+        if per_request == 0 {
+            return Err(mdoc.invalid(&mname, "spec.cpuMillicores", "must be > 0"));
+        }
+        let cpu = cpu_model(&pod, per_request)
+            .map_err(|(field, message)| doc.invalid(&object, field, message))?;
         let steps = m
             .calls
             .iter()
@@ -209,6 +217,7 @@ pub(super) fn deployments(
             topology_spread_constraints: spread,
             namespace: (doc.object.metadata.namespace.clone()).unwrap_or_else(|| "default".into()),
             workers: m.workers,
+            cpu,
             queue_capacity: m.queue_capacity.unwrap_or(u32::MAX),
             service_time,
             call_mode: m.call_mode,
@@ -271,6 +280,125 @@ fn service_time<T>(
         doc.invalid(object, field, message)
     })?;
     Ok(ServiceTime::ByLoad(table))
+}
+
+/// The containers that run beside each other for the pod's life: the regular ones and the
+/// restartable ("sidecar") init containers, with their field paths.
+fn running_containers(pod: &PodSpec) -> impl Iterator<Item = (String, &Container)> {
+    let regular = (pod.containers.iter().enumerate())
+        .map(|(i, c)| (format!("spec.template.spec.containers[{i}]"), c));
+    let sidecars = (pod.init_containers.iter().flatten().enumerate())
+        .filter(|(_, c)| c.restart_policy.as_deref() == Some("Always"))
+        .map(|(i, c)| (format!("spec.template.spec.initContainers[{i}]"), c));
+    regular.chain(sidecars)
+}
+
+/// A CPU quantity of `list` (a container's or the pod's `requests` or `limits`); errors are
+/// (field, message).
+fn cpu_of(
+    list: Option<&BTreeMap<String, Quantity>>,
+    field: impl FnOnce() -> String,
+) -> Result<Option<u64>, (String, String)> {
+    list.and_then(|l| l.get("cpu"))
+        .map(|q| quantity::cpu_millis(q).map_err(|e| (field(), e.to_string())))
+        .transpose()
+}
+
+/// How the pod uses CPU. Its limit: the pod-level one, else the sum of its running
+/// containers' when each has one (else unlimited). Its request as the HPA sums it: the
+/// pod-level one, else the containers' (a container with only a limit requests its limit,
+/// as the API server defaults it), `None` when one has neither. Errors are (field, message).
+fn cpu_model(pod: &PodSpec, per_request: u64) -> Result<CpuModel, (String, String)> {
+    let pod_level = pod.resources.as_ref();
+    let pod_field = |kind: &str| format!("spec.template.spec.resources.{kind}.cpu");
+    let pod_limit = cpu_of(pod_level.and_then(|r| r.limits.as_ref()), || {
+        pod_field("limits")
+    })?;
+    let pod_request = cpu_of(pod_level.and_then(|r| r.requests.as_ref()), || {
+        pod_field("requests")
+    })?;
+    let (mut limit, mut request) = (Some(0u64), Some(0u64));
+    for (path, c) in running_containers(pod) {
+        let resources = c.resources.as_ref();
+        let field = |kind: &str| format!("{path}.resources.{kind}.cpu");
+        let own_limit = cpu_of(resources.and_then(|r| r.limits.as_ref()), || {
+            field("limits")
+        })?;
+        let own_request = cpu_of(resources.and_then(|r| r.requests.as_ref()), || {
+            field("requests")
+        })?;
+        limit = limit.zip(own_limit).map(|(a, b)| a.saturating_add(b));
+        request = request
+            .zip(own_request.or(own_limit))
+            .map(|(a, b)| a.saturating_add(b));
+    }
+    Ok(CpuModel {
+        per_request,
+        limit: pod_limit.or(limit),
+        request: pod_request.or(request),
+    })
+}
+
+/// The first running container of `pod` with neither a CPU request nor a CPU limit (and
+/// no pod-level CPU request): Kubernetes' HPA then cannot compute CPU utilization.
+fn container_without_cpu_request(pod: &PodSpec) -> Option<String> {
+    fn has_cpu(list: &Option<BTreeMap<String, Quantity>>) -> bool {
+        list.as_ref().is_some_and(|l| l.contains_key("cpu"))
+    }
+    if pod.resources.as_ref().is_some_and(|r| has_cpu(&r.requests)) {
+        return None;
+    }
+    running_containers(pod)
+        .find(|(_, c)| {
+            !(c.resources.as_ref()).is_some_and(|r| has_cpu(&r.requests) || has_cpu(&r.limits))
+        })
+        .map(|(_, c)| c.name.clone())
+}
+
+/// One warning per CPU-utilization metric of a Kubernetes-rule HPA whose target's pods
+/// have a container without a CPU request: the live HPA would report `ScalingActive`
+/// `False` (`FailedGetResourceMetric`) and never scale on that metric, and so does the twin.
+pub(super) fn cpu_request_warnings(
+    scenario: &Scenario,
+    autoscalers: &[Autoscaler],
+) -> Vec<Warning> {
+    let mut warnings = Vec::new();
+    for (a, doc) in autoscalers.iter().zip(&scenario.autoscalers) {
+        let Rule::Kubernetes(rule) = &a.rule else {
+            continue;
+        };
+        let target = scenario
+            .deployments
+            .iter()
+            .find(|d| d.object.metadata.name.as_deref() == Some(a.target.as_str()));
+        let pod = target.and_then(|d| d.object.spec.template.spec.as_ref());
+        let Some(container) = pod.and_then(container_without_cpu_request) else {
+            continue;
+        };
+        for (i, metric) in rule.metrics.iter().enumerate() {
+            if !matches!(metric, HpaMetric::CpuUtilization { .. }) {
+                continue;
+            }
+            // An HPA without `spec.metrics` gets Kubernetes' default 80 % cpu utilization.
+            let field = match &doc.object.spec.metrics {
+                Some(list) if !list.is_empty() => format!("spec.metrics[{i}]"),
+                _ => "spec.metrics".into(),
+            };
+            warnings.push(Warning {
+                at: doc.origin.clone(),
+                object: format!("HorizontalPodAutoscaler/{}", a.name),
+                field,
+                message: format!(
+                    "targets CPU utilization, but container {container:?} of Deployment/{} \
+                     has no CPU request: Kubernetes reports ScalingActive=False \
+                     (FailedGetResourceMetric: missing request for cpu) and never scales \
+                     on this metric; so does the twin",
+                    a.target
+                ),
+            });
+        }
+    }
+    warnings
 }
 
 /// Resolves one call step; errors are (field suffix, message).

@@ -43,8 +43,13 @@ impl Engine<'_> {
                     pods: &pods,
                     metrics: &metrics,
                 };
-                let history = &mut self.autoscalers[a as usize].history;
-                rule.reconcile(spec.bounds, &obs, history).desired_replicas
+                let run = &mut self.autoscalers[a as usize];
+                let decision = rule.reconcile(spec.bounds, &obs, &mut run.history);
+                run.conditions.apply(&decision.conditions, self.now);
+                run.current_metrics = (decision.metrics.iter())
+                    .map(|m| m.as_ref().ok().map(|p| p.current))
+                    .collect();
+                decision.desired_replicas
             }
         };
         let run = &mut self.autoscalers[a as usize];
@@ -69,7 +74,8 @@ impl Engine<'_> {
     }
 
     /// What the Kubernetes rule reads at a sync: the target's pods, and one sample per
-    /// metric over the time since the last sync (or since each pod's container started).
+    /// metric: CPU as metrics-server serves it, the others over the time since the last
+    /// sync (or since each pod's container started).
     fn observe(&mut self, a: u32, metrics: &[HpaMetric]) -> (Vec<PodSample>, Vec<Observed>) {
         let w = self.w;
         let now = self.now;
@@ -105,11 +111,21 @@ impl Engine<'_> {
                         },
                     }),
                     start_time: (pod.node != super::NONE).then_some(pod.bound),
-                    cpu_request_millis: (d.requests.cpu_millis > 0)
-                        .then_some(d.requests.cpu_millis),
+                    cpu_request_millis: d.cpu.request,
                 }
             })
             .collect();
+        let reads_cpu = metrics.iter().any(|m| {
+            matches!(
+                m,
+                HpaMetric::CpuUtilization { .. } | HpaMetric::CpuAverageValue { .. }
+            )
+        });
+        let cpu: Vec<Option<PodMetric>> = if reads_cpu {
+            pod_ids.iter().map(|&p| self.cpu_sample(p)).collect()
+        } else {
+            Vec::new()
+        };
         let period_ns = (now - since_sync).0.max(1) as f64;
         // Every pod whose meter is read here, so that the next sync reads only what
         // happened after this one.
@@ -118,19 +134,7 @@ impl Engine<'_> {
             .iter()
             .map(|m| match m {
                 HpaMetric::CpuUtilization { .. } | HpaMetric::CpuAverageValue { .. } => {
-                    let per_worker = d.requests.cpu_millis as f64 / f64::from(d.workers);
-                    Observed::PerPod(
-                        deltas
-                            .iter()
-                            .map(|delta| {
-                                delta.map(|(t, window)| PodMetric {
-                                    value: t.busy / window.0.max(1) as f64 * per_worker,
-                                    timestamp: now,
-                                    window,
-                                })
-                            })
-                            .collect(),
-                    )
+                    Observed::PerPod(cpu.clone())
                 }
                 HpaMetric::Pods { metric, .. } => Observed::PerPod(
                     deltas

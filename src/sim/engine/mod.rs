@@ -15,6 +15,7 @@
 //! (time series and the final report).
 
 mod control;
+mod cpu;
 mod failures;
 mod pods;
 mod requests;
@@ -22,7 +23,7 @@ mod summary;
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::autoscaler::HpaHistory;
+use super::autoscaler::{HpaConditions, HpaHistory};
 use super::queue::EventQueue;
 use super::report::{Cost, FaultEvent, IntervalRow, RequestCounts, ScalingEvent};
 use super::rng::{Rng, stream};
@@ -44,6 +45,9 @@ enum Event {
     Reach(u32),
     /// A job's processing ends.
     Done(u32),
+    /// The next request of a CPU-throttled pod may be done: (pod, the generation of its
+    /// CPU state when the event was made; void if it has changed since).
+    CpuDone(u32, u32),
     /// A job's answer reaches its calling job.
     Reply(u32),
     /// A user request's next attempt.
@@ -221,6 +225,10 @@ struct AutoscalerRun {
     syncs: u32,
     scale_ups: u32,
     scale_downs: u32,
+    /// The HPA's `status.conditions` (Kubernetes rule).
+    conditions: HpaConditions,
+    /// Each metric's current value at the last sync, as the HPA's status reports it.
+    current_metrics: Vec<Option<f64>>,
 }
 
 /// Progress of a run, for a progress bar.
@@ -270,6 +278,8 @@ struct Engine<'w> {
     pods: Vec<Pod>,
     /// Slots of gone pods that no job refers to any more, for reuse.
     free_pods: Vec<u32>,
+    /// Each pod slot's CPU use and throttling, by pod id (grown on first use).
+    cpu: Vec<cpu::PodCpu>,
     deployments: Vec<DeploymentRun>,
     services: Vec<ServiceRun>,
     autoscalers: Vec<AutoscalerRun>,
@@ -365,6 +375,8 @@ impl<'w> Engine<'w> {
                 syncs: 0,
                 scale_ups: 0,
                 scale_downs: 0,
+                conditions: HpaConditions::default(),
+                current_metrics: Vec::new(),
             })
             .collect();
         let mut engine = Engine {
@@ -380,6 +392,7 @@ impl<'w> Engine<'w> {
             next_attempt_id: 0,
             pods: Vec::new(),
             free_pods: Vec::new(),
+            cpu: Vec::new(),
             deployments: w
                 .deployments
                 .iter()
@@ -486,6 +499,7 @@ impl<'w> Engine<'w> {
                 Event::Arrival(flow) => self.on_arrival(flow),
                 Event::Reach(job) => self.on_reach(job),
                 Event::Done(job) => self.on_done(job),
+                Event::CpuDone(pod, generation) => self.on_cpu_done(pod, generation),
                 Event::Reply(job) => self.on_reply(job),
                 Event::Retry(request) => self.on_retry(request),
                 Event::Timeout(request, attempt) => self.on_timeout(request, attempt),

@@ -7,10 +7,10 @@ use std::cmp::Reverse;
 use std::collections::VecDeque;
 
 use super::failures::CrashLoop;
-use crate::sim::service_time::LoadMeter;
 use super::{Engine, Event, NONE, Pod};
 use crate::sim::report::Cost;
 use crate::sim::rng::stream;
+use crate::sim::service_time::LoadMeter;
 use crate::sim::stats::Area;
 use crate::sim::time::SimTime;
 use crate::sim::world::InitialState;
@@ -278,6 +278,7 @@ impl Engine<'_> {
         p.epoch += 1;
         let dep = p.deployment as usize;
         self.schedule_lifetimes(pod);
+        self.cpu_container_started(pod);
         let d = &self.w.deployments[dep];
         self.deployments[dep].capacity.change(
             self.now,

@@ -272,7 +272,7 @@ impl Engine<'_> {
             None => 0.0,
         };
         let service = SimTime::from_millis(d.service_time.sample(load, &mut p.rng));
-        self.queue.push(self.now + service, Event::Done(job));
+        self.begin_processing(job, pod, service);
     }
 
     fn release_worker(&mut self, job: u32) {
@@ -309,6 +309,7 @@ impl Engine<'_> {
             self.free_job(job);
             return;
         }
+        self.end_processing(j.pod);
         let p = &mut self.pods[j.pod as usize];
         let deployment = p.deployment;
         let ttp = self.now - j.reached;

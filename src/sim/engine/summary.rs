@@ -6,8 +6,8 @@ use super::pods::PodPhase;
 use super::{Engine, NONE};
 use crate::sim::autoscaler::Rule;
 use crate::sim::report::{
-    AutoscalerReport, ClusterReport, Cost, IntervalRow, IntervalService, PendingPod,
-    RUN_REPORT_SCHEMA, RequestTypeReport, RunReport, ServiceReport,
+    AutoscalerReport, ClusterReport, ConditionReport, Cost, CurrentMetric, IntervalRow,
+    IntervalService, PendingPod, RUN_REPORT_SCHEMA, RequestTypeReport, RunReport, ServiceReport,
 };
 use crate::sim::time::SimTime;
 
@@ -173,6 +173,25 @@ impl Engine<'_> {
                 scale_ups: run.scale_ups,
                 scale_downs: run.scale_downs,
                 replicas: self.deployments[run.deployment as usize].desired,
+                metrics: match &a.rule {
+                    Rule::Twin(_) => Vec::new(),
+                    Rule::Kubernetes(rule) => (rule.metrics.iter())
+                        .zip(run.current_metrics.iter().chain(std::iter::repeat(&None)))
+                        .map(|(m, current)| CurrentMetric {
+                            metric: m.status_name(),
+                            current: *current,
+                        })
+                        .collect(),
+                },
+                conditions: (run.conditions.held().iter())
+                    .map(|h| ConditionReport {
+                        kind: h.condition.kind.name(),
+                        status: if h.condition.status { "True" } else { "False" },
+                        reason: h.condition.reason,
+                        message: h.condition.message.clone(),
+                        last_transition_seconds: h.last_transition.as_secs(),
+                    })
+                    .collect(),
             })
             .collect();
         let mut counts = self.counts;
