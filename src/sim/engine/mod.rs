@@ -166,8 +166,6 @@ struct Pod {
     ordinal: u32,
     /// Why the scheduler could not place it, while unscheduled.
     unscheduled_reason: Option<String>,
-    /// Its request rate, for a load-dependent service time.
-    load: LoadMeter,
     /// Counts the changes that void the pod's pending events: a container stopping or
     /// starting, the pod going (its slot is reused with the next epoch).
     epoch: u32,
@@ -178,6 +176,8 @@ struct Pod {
     restarts: u32,
     /// The kubelet's CrashLoopBackOff state for its container.
     crash_loop: failures::CrashLoop,
+    /// Its request rate, for a load-dependent service time.
+    load: LoadMeter,
 }
 
 #[derive(Default)]
