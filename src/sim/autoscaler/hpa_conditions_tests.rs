@@ -1,9 +1,9 @@
 //! The conditions each sync sets, in the situations where `horizontal.go` sets them.
 
 use super::*;
-use crate::sim::autoscaler::{HpaConditions, PodSample};
 use crate::sim::autoscaler::behavior::{Behavior, ScalingRules};
 use crate::sim::autoscaler::observation::testing::{ready_pod, sample};
+use crate::sim::autoscaler::{HpaConditions, PodSample};
 
 /// Past the 5 min CPU initialization period of pods ready since 0 s.
 fn at(secs: u64) -> SimTime {

@@ -22,11 +22,14 @@ fn pick<'a, T>(rng: &mut Pcg64, items: &'a [T]) -> &'a T {
 fn node(rng: &mut Pcg64, i: usize) -> TestNode {
     let name = format!("n{i}");
     let mut node = TestNode::new(&name, rng.random_range(1..=4), rng.random_range(1..=4))
-        .label("topology.kubernetes.io/region", *pick(rng, &["r0", "r1"]))
+        .label(
+            "topology.kubernetes.io/region",
+            pick::<&str>(rng, &["r0", "r1"]),
+        )
         .tier(rng.random_range(0..4))
         .price(f64::from(rng.random_range(0..5u8)) / 10.0);
     if rng.random_bool(0.85) {
-        node = node.label(ZONE_KEY, *pick(rng, &["z0", "z1", "z2"]));
+        node = node.label(ZONE_KEY, pick::<&str>(rng, &["z0", "z1", "z2"]));
     }
     if rng.random_bool(0.95) {
         node = node.label(HOSTNAME_KEY, &name);
