@@ -12,25 +12,12 @@
 //! baseline against the measured one). The long version: `cargo run --release --example
 //! live-chain -- fidelity --experiment all` (docs/fidelity).
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kubetwin::report::fidelity::Fidelity;
 
-/// The example's binary, which `cargo test` builds next to kubetwin's.
-fn live_chain() -> PathBuf {
-    let bin = Path::new(env!("CARGO_BIN_EXE_kubetwin"))
-        .parent()
-        .expect("kubetwin's directory")
-        .join("examples")
-        .join("live-chain");
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it: cargo build --example live-chain",
-        bin.display()
-    );
-    bin
-}
+#[path = "fixtures/live_chain.rs"]
+mod live_chain;
 
 #[test]
 #[ignore = "needs prometheus"]
@@ -40,7 +27,7 @@ fn the_twin_predicts_a_live_chain_and_a_what_if() {
         "prometheus is not installed: apt-get install -y prometheus"
     );
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(live_chain())
+    let out = Command::new(live_chain::binary())
         .args(["fidelity", "--short", "--seed", "1", "--out"])
         .arg(dir.path())
         .output()

@@ -277,48 +277,41 @@ pub async fn pull(
         None => None,
     };
 
+    // The optional queries: their text and result, or nothing without a template.
+    let optional = async |kind, template: &Option<String>| match template {
+        Some(template) => {
+            let query = render(template);
+            let series = fetch(kind, &query, false).await?;
+            Ok::<_, PromError>(Some((query, series)))
+        }
+        None => Ok(None),
+    };
+    fn origin(kind: QueryKind, query: &str) -> parse::Origin<'_> {
+        parse::Origin { kind, query }
+    }
+    let (source, destination) = (&queries.source_label, &queries.destination_label);
     let mut means = BTreeMap::new();
-    if let Some(template) = &queries.mean {
-        let query = render(template);
-        let series = fetch(QueryKind::Mean, &query, false).await?;
-        let o = parse::Origin {
-            kind: QueryKind::Mean,
-            query: &query,
-        };
+    if let Some((query, series)) = optional(QueryKind::Mean, &queries.mean).await? {
+        let o = origin(QueryKind::Mean, &query);
         means = parse::per_workload(o, &series, &queries.workload_label, true)?;
         scale(&mut means, queries.to_milliseconds);
     }
-    let (source, destination) = (&queries.source_label, &queries.destination_label);
     let mut call_histograms = BTreeMap::new();
-    if let Some(template) = &queries.call_histogram {
-        let query = render(template);
-        let series = fetch(QueryKind::CallHistogram, &query, false).await?;
-        let o = parse::Origin {
-            kind: QueryKind::CallHistogram,
-            query: &query,
-        };
+    let kind = QueryKind::CallHistogram;
+    if let Some((query, series)) = optional(kind, &queries.call_histogram).await? {
+        let o = origin(kind, &query);
         call_histograms =
             parse::edge_histograms(o, &series, source, destination, queries.to_milliseconds)?;
     }
     let mut call_means = BTreeMap::new();
-    if let Some(template) = &queries.call_mean {
-        let query = render(template);
-        let series = fetch(QueryKind::CallMean, &query, false).await?;
-        let o = parse::Origin {
-            kind: QueryKind::CallMean,
-            query: &query,
-        };
+    if let Some((query, series)) = optional(QueryKind::CallMean, &queries.call_mean).await? {
+        let o = origin(QueryKind::CallMean, &query);
         call_means = parse::per_edge(o, &series, source, destination)?;
         scale(&mut call_means, queries.to_milliseconds);
     }
     let mut replicas = BTreeMap::new();
-    if let Some(template) = &queries.replicas {
-        let query = render(template);
-        let series = fetch(QueryKind::Replicas, &query, false).await?;
-        let o = parse::Origin {
-            kind: QueryKind::Replicas,
-            query: &query,
-        };
+    if let Some((query, series)) = optional(QueryKind::Replicas, &queries.replicas).await? {
+        let o = origin(QueryKind::Replicas, &query);
         replicas = parse::per_workload(o, &series, &queries.workload_label, false)?;
     }
 

@@ -4,25 +4,10 @@
 //! services' and Prometheus' measurements agree, and that no process outlives the run, also
 //! when it fails half-way.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
-
-/// The example's binary, which `cargo test` builds next to kubetwin's.
-fn live_chain() -> PathBuf {
-    let bin = Path::new(env!("CARGO_BIN_EXE_kubetwin"))
-        .parent()
-        .expect("kubetwin's directory")
-        .join("examples")
-        .join("live-chain");
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it: cargo build --example live-chain",
-        bin.display()
-    );
-    bin
-}
 
 /// Front (2 replicas) calls back (2 replicas) once per request; both sleep a constant 5 ms
 /// with 4 workers per replica.
@@ -39,7 +24,7 @@ services:
 fn run(dir: &Path, rate: &str, duration: &str) -> Output {
     let chain = dir.join("chain.yaml");
     std::fs::write(&chain, CHAIN).unwrap();
-    Command::new(live_chain())
+    Command::new(crate::live_chain_bin::binary())
         .arg("run")
         .arg("--chain")
         .arg(&chain)

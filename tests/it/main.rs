@@ -19,6 +19,9 @@ mod import;
 #[cfg(feature = "operator")]
 mod live_chain;
 #[cfg(feature = "operator")]
+#[path = "../fixtures/live_chain.rs"]
+mod live_chain_bin;
+#[cfg(feature = "operator")]
 #[path = "../fixtures/prom/openmetrics.rs"]
 mod openmetrics;
 #[cfg(feature = "operator")]
