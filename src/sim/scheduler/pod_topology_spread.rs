@@ -81,8 +81,8 @@ pub fn system_default_constraints() -> [TopologySpreadConstraint; 2] {
 ///
 /// # Errors
 ///
-/// `(field path below the constraints list, message)`, e.g. `("[1].maxSkew", "must be
-/// >= 1, got 0")`.
+/// `(field path below the constraints list, message)`, e.g.
+/// `("[1].maxSkew", "must be >= 1, got 0")`.
 pub fn validate_constraints(
     constraints: &[TopologySpreadConstraint],
 ) -> Result<(), (String, String)> {
