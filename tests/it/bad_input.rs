@@ -517,3 +517,30 @@ fn load_dependent_service_times_are_checked_field_by_field() {
         ],
     );
 }
+
+#[test]
+fn a_cpu_request_above_the_limit_is_refused_and_a_zero_limit_is_no_limit() {
+    // The API server refuses requests.cpu > limits.cpu; a limit of 0 sets no CFS quota.
+    let yaml = valid().replace(
+        "resources: {requests: {cpu: 100m, memory: 64Mi}}",
+        "resources: {requests: {cpu: 100m, memory: 64Mi}, limits: {cpu: \"0\"}}",
+    );
+    assert_ne!(yaml, valid(), "the container's resources were not found");
+    rejects(
+        &yaml,
+        &[
+            "spec.template.spec.containers[0].resources.requests.cpu",
+            "must be less than or equal to the CPU limit (0m), got 100m",
+        ],
+    );
+    let unlimited = yaml.replace(
+        "requests: {cpu: 100m, memory: 64Mi}",
+        "requests: {memory: 64Mi}",
+    );
+    let report = crate::common::simulate(&unlimited);
+    crate::common::assert_accounted(&report);
+    assert_eq!(
+        report.requests.in_flight, 0,
+        "a zero limit stalled the pods"
+    );
+}

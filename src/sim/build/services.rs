@@ -317,6 +317,7 @@ fn cpu_model(pod: &PodSpec, per_request: u64) -> Result<CpuModel, (String, Strin
     let pod_request = cpu_of(pod_level.and_then(|r| r.requests.as_ref()), || {
         pod_field("requests")
     })?;
+    within_limit(pod_request, pod_limit, || pod_field("requests"))?;
     let (mut limit, mut request) = (Some(0u64), Some(0u64));
     for (path, c) in running_containers(pod) {
         let resources = c.resources.as_ref();
@@ -327,16 +328,40 @@ fn cpu_model(pod: &PodSpec, per_request: u64) -> Result<CpuModel, (String, Strin
         let own_request = cpu_of(resources.and_then(|r| r.requests.as_ref()), || {
             field("requests")
         })?;
-        limit = limit.zip(own_limit).map(|(a, b)| a.saturating_add(b));
+        within_limit(own_request, own_limit, || field("requests"))?;
+        limit = limit
+            .zip(unlimited_if_zero(own_limit))
+            .map(|(a, b)| a.saturating_add(b));
         request = request
             .zip(own_request.or(own_limit))
             .map(|(a, b)| a.saturating_add(b));
     }
     Ok(CpuModel {
         per_request,
-        limit: pod_limit.or(limit),
+        limit: pod_limit.map_or(limit, |l| unlimited_if_zero(Some(l))),
         request: pod_request.or(request),
     })
+}
+
+/// A CPU limit of 0 sets no CFS quota: the kubelet leaves such a container unlimited.
+fn unlimited_if_zero(limit: Option<u64>) -> Option<u64> {
+    limit.filter(|&l| l > 0)
+}
+
+/// The API server's rule: a CPU request may not exceed the CPU limit. Errors name the
+/// request's field.
+fn within_limit(
+    request: Option<u64>,
+    limit: Option<u64>,
+    field: impl FnOnce() -> String,
+) -> Result<(), (String, String)> {
+    match (request, limit) {
+        (Some(r), Some(l)) if r > l => Err((
+            field(),
+            format!("must be less than or equal to the CPU limit ({l}m), got {r}m"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The first running container of `pod` with neither a CPU request nor a CPU limit (and
