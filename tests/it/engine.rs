@@ -195,7 +195,11 @@ fn mec_first_scheduling_fills_the_local_dc_then_spills_and_reports_pending_pods(
     assert_eq!(pods("local-dc"), 25);
     assert_eq!(pods("tier1-frankfurt") + pods("tier1-paris"), 35);
     // A pod bigger than any node stays Pending, with the scheduler's reason.
-    let r = run(&["deployment/ms1:spec.template.spec.containers[0].resources.requests.cpu=500"]);
+    // (Its limit too: the API server refuses a request above the limit.)
+    let r = run(&[
+        "deployment/ms1:spec.template.spec.containers[0].resources.requests.cpu=500",
+        "deployment/ms1:spec.template.spec.containers[0].resources.limits.cpu=500",
+    ]);
     assert_eq!(r.pending_pods.len(), 4);
     assert!(
         r.pending_pods[0].reason.contains("Insufficient cpu"),
