@@ -211,13 +211,9 @@ impl Engine<'_> {
         let (dep, busy, queued) = (p.deployment as usize, p.busy, p.queue.len());
         p.busy = 0;
         if self.metering {
-            let now = self.now;
-            p.meter
-                .busy
-                .change(now, -i64::from(busy), SimTime::ZERO, SimTime::NEVER);
             p.meter
                 .queue
-                .change(now, -(queued as i64), SimTime::ZERO, SimTime::NEVER);
+                .change(self.now, -(queued as i64), SimTime::ZERO, SimTime::NEVER);
         }
         let workers = i64::from(self.w.deployments[dep].workers);
         let (start, end) = self.window;

@@ -21,7 +21,7 @@ mod pods;
 mod requests;
 mod summary;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use super::autoscaler::{HpaConditions, HpaHistory};
 use super::queue::EventQueue;
@@ -178,13 +178,15 @@ struct Pod {
     crash_loop: failures::CrashLoop,
     /// Its request rate, for a load-dependent service time.
     load: LoadMeter,
+    /// Its position in its Deployment's [`DeploymentRun::pods`].
+    index: u32,
 }
 
 #[derive(Default)]
 struct DeploymentRun {
     /// The ReplicaSet's desired replicas (the autoscaler changes them).
     desired: u32,
-    /// Pods that are not gone, in creation order.
+    /// Pods that are not gone (a gone pod's place is taken by the last one).
     pods: Vec<u32>,
     busy: Area,
     capacity: Area,
@@ -211,7 +213,10 @@ struct DeploymentRun {
 }
 
 struct ServiceRun {
+    /// Its ready pods (a removed pod's place is taken by the last one).
     endpoints: Vec<u32>,
+    /// Each endpoint's position in `endpoints`, by pod.
+    positions: HashMap<u32, u32>,
     cursor: usize,
     rng: Rng,
 }
@@ -278,6 +283,9 @@ struct Engine<'w> {
     pods: Vec<Pod>,
     /// Slots of gone pods that no job refers to any more, for reuse.
     free_pods: Vec<u32>,
+    /// Pods the scheduler could not place, with their epochs, in the order they failed
+    /// (kube-scheduler's queue of unschedulable pods); a pod gone since is skipped.
+    unscheduled: Vec<(u32, u32)>,
     /// Each pod slot's CPU use and throttling, by pod id (grown on first use).
     cpu: Vec<cpu::PodCpu>,
     deployments: Vec<DeploymentRun>,
@@ -392,6 +400,7 @@ impl<'w> Engine<'w> {
             next_attempt_id: 0,
             pods: Vec::new(),
             free_pods: Vec::new(),
+            unscheduled: Vec::new(),
             cpu: Vec::new(),
             deployments: w
                 .deployments
@@ -406,6 +415,7 @@ impl<'w> Engine<'w> {
                 .iter()
                 .map(|svc| ServiceRun {
                     endpoints: Vec::new(),
+                    positions: HashMap::new(),
                     cursor: 0,
                     rng: stream(seed, &format!("service/{}", svc.name)),
                 })

@@ -4,7 +4,7 @@
 //! for crashes and node failures). A gone pod's slot is reused once no job refers to it.
 
 use std::cmp::Reverse;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use super::failures::CrashLoop;
 use super::{Engine, Event, NONE, Pod};
@@ -36,7 +36,6 @@ pub(super) enum PodPhase {
 /// exists). Areas are level x nanoseconds since the pod's creation.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Meter {
-    pub busy: Area,
     pub queue: Area,
     pub arrivals: u64,
     pub ttp_sum: u128,
@@ -47,7 +46,6 @@ impl Meter {
     /// The totals up to `now`.
     pub fn totals(&self, now: SimTime) -> MeterTotals {
         MeterTotals {
-            busy: self.busy.total(now, SimTime::ZERO, SimTime::NEVER),
             queue: self.queue.total(now, SimTime::ZERO, SimTime::NEVER),
             arrivals: self.arrivals,
             ttp_sum: self.ttp_sum,
@@ -59,8 +57,6 @@ impl Meter {
 /// A [`Meter`]'s totals at one time, or the difference of two.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct MeterTotals {
-    /// Busy workers x nanoseconds.
-    pub busy: f64,
     /// Waiting requests x nanoseconds.
     pub queue: f64,
     pub arrivals: u64,
@@ -72,7 +68,6 @@ impl MeterTotals {
     /// What was added since `before`.
     pub fn minus(&self, before: &MeterTotals) -> MeterTotals {
         MeterTotals {
-            busy: self.busy - before.busy,
             queue: self.queue - before.queue,
             arrivals: self.arrivals - before.arrivals,
             ttp_sum: self.ttp_sum - before.ttp_sum,
@@ -82,7 +77,6 @@ impl MeterTotals {
 
     /// Adds `other` to these totals.
     pub fn add(&mut self, other: &MeterTotals) {
-        self.busy += other.busy;
         self.queue += other.queue;
         self.arrivals += other.arrivals;
         self.ttp_sum += other.ttp_sum;
@@ -146,6 +140,8 @@ impl Engine<'_> {
         let id = self.new_pod(deployment, initial);
         if self.schedule(id) {
             self.start_up(id, initial);
+        } else {
+            self.unscheduled.push((id, self.pods[id as usize].epoch));
         }
     }
 
@@ -158,6 +154,7 @@ impl Engine<'_> {
         let ordinal = run.spawned;
         run.spawned += 1;
         run.created += u32::from(!initial);
+        let index = run.pods.len() as u32;
         run.pods.push(id);
         // A reused slot: its old pod's events must stay void, and the autoscalers' last
         // reading of it is not this pod's.
@@ -194,6 +191,7 @@ impl Engine<'_> {
             down: false,
             restarts: 0,
             crash_loop: CrashLoop::default(),
+            index,
         };
         match self.pods.get_mut(id as usize) {
             Some(slot) => *slot = pod,
@@ -317,7 +315,9 @@ impl Engine<'_> {
         let dep = p.deployment;
         for (s, svc) in self.w.services.iter().enumerate() {
             if svc.deployments.contains(&dep) {
-                self.services[s].endpoints.push(pod);
+                let run = &mut self.services[s];
+                run.positions.insert(pod, run.endpoints.len() as u32);
+                run.endpoints.push(pod);
             }
         }
     }
@@ -330,7 +330,14 @@ impl Engine<'_> {
         let dep = self.pods[pod as usize].deployment;
         for (s, svc) in self.w.services.iter().enumerate() {
             if svc.deployments.contains(&dep) {
-                self.services[s].endpoints.retain(|&e| e != pod);
+                let run = &mut self.services[s];
+                let Some(i) = run.positions.remove(&pod) else {
+                    continue;
+                };
+                run.endpoints.swap_remove(i as usize);
+                if let Some(&moved) = run.endpoints.get(i as usize) {
+                    run.positions.insert(moved, i);
+                }
             }
         }
     }
@@ -352,19 +359,28 @@ impl Engine<'_> {
             }
             return;
         }
+        let mut on_node: HashMap<u32, usize> = HashMap::new();
+        for &p in &live {
+            let node = self.pods[p as usize].node;
+            if node != NONE {
+                *on_node.entry(node).or_default() += 1;
+            }
+        }
         let mut ranked: Vec<_> = live
             .iter()
             .map(|&p| {
                 let pod = &self.pods[p as usize];
-                let colocated = live
-                    .iter()
-                    .filter(|&&q| pod.node != NONE && self.pods[q as usize].node == pod.node)
-                    .count();
+                let colocated = on_node.get(&pod.node).copied().unwrap_or(0);
                 (deletion_key(pod, colocated), p)
             })
             .collect();
-        ranked.sort();
-        for &(_, p) in &ranked[..live.len() - desired] {
+        let excess = live.len() - desired;
+        if excess < ranked.len() {
+            ranked.select_nth_unstable(excess);
+        }
+        let doomed = &mut ranked[..excess];
+        doomed.sort_unstable();
+        for &(_, p) in doomed.iter() {
             self.delete_pod(p);
         }
     }
@@ -448,8 +464,13 @@ impl Engine<'_> {
         let (busy, node, down) = (p.busy, p.node, p.down);
         p.busy = 0;
         let unreferenced = p.outstanding == 0;
+        let index = p.index as usize;
         let run = &mut self.deployments[dep];
-        run.pods.retain(|&q| q != pod);
+        run.pods.swap_remove(index);
+        if let Some(&moved) = run.pods.get(index) {
+            self.pods[moved as usize].index = index as u32;
+        }
+        let run = &mut self.deployments[dep];
         if previous >= PodPhase::Starting && !down {
             let workers = i64::from(self.w.deployments[dep].workers);
             let (start, end) = self.window;
@@ -491,17 +512,18 @@ impl Engine<'_> {
         }
     }
 
-    /// The scheduler retries unschedulable pods when resources free up.
+    /// The scheduler retries unschedulable pods, oldest failure first, when resources
+    /// free up.
     pub(super) fn schedule_unscheduled(&mut self) {
-        let waiting: Vec<u32> = self
-            .deployments
-            .iter()
-            .flat_map(|run| run.pods.iter().copied())
-            .filter(|&p| self.pods[p as usize].phase == PodPhase::Unscheduled)
-            .collect();
-        for pod in waiting {
+        for (pod, epoch) in std::mem::take(&mut self.unscheduled) {
+            let p = &self.pods[pod as usize];
+            if p.epoch != epoch || p.phase != PodPhase::Unscheduled {
+                continue;
+            }
             if self.schedule(pod) {
                 self.start_up(pod, false);
+            } else {
+                self.unscheduled.push((pod, epoch));
             }
         }
     }

@@ -256,11 +256,6 @@ impl Engine<'_> {
         let wait = self.now - j.reached;
         let p = &mut self.pods[pod as usize];
         p.busy += 1;
-        if self.metering {
-            p.meter
-                .busy
-                .change(self.now, 1, SimTime::ZERO, SimTime::NEVER);
-        }
         let d = &self.w.deployments[p.deployment as usize];
         let run = &mut self.deployments[p.deployment as usize];
         run.busy.change(self.now, 1, self.window.0, self.window.1);
@@ -281,11 +276,6 @@ impl Engine<'_> {
         let pod = j.pod;
         let p = &mut self.pods[pod as usize];
         p.busy -= 1;
-        if self.metering {
-            p.meter
-                .busy
-                .change(self.now, -1, SimTime::ZERO, SimTime::NEVER);
-        }
         let next = p.queue.pop_front();
         if next.is_some() && self.metering {
             p.meter
