@@ -51,6 +51,10 @@ pub struct Args {
     /// Deployments of the `--scale` cluster (each with its own request size).
     #[arg(long, default_value_t = 30, requires = "scale")]
     deployments: u32,
+    /// Pods of each `--scale` Deployment killed halfway through the requests and
+    /// replaced by its ReplicaSet: what a replica change during a run costs per pod.
+    #[arg(long, default_value_t = 500, requires = "scale")]
+    churn: u32,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -170,22 +174,28 @@ fn bench_scale(args: &Args) -> anyhow::Result<()> {
     } else {
         args.requests
     };
-    let yaml = scale_scenario(args.nodes, args.deployments, replicas);
+    let yaml = scale_scenario(args.nodes, args.deployments, replicas, 0, 0.0);
+    // The flow's 2,000 requests/s reach the middle of the requests at this time.
+    let halfway = requests as f64 / 2.0 / 2000.0;
+    let churn_yaml = scale_scenario(args.nodes, args.deployments, replicas, args.churn, halfway);
     println!(
         "cluster      {} nodes in 3 zones, {} Deployments x {replicas} replicas = {} pods, {requests} requests",
         args.nodes,
         args.deployments,
         u64::from(args.deployments) * u64::from(replicas)
     );
+    let options = BuildOptions {
+        seed: None,
+        requests: Some(requests),
+    };
+    let load = |yaml: &str| -> anyhow::Result<World> {
+        let scenario = model::load_str(Path::new("scale.yaml"), yaml, Path::new("."), &[])?;
+        sim::build(&scenario, options).context("building the scale scenario")
+    };
     for i in 1..=args.repeat {
         #[allow(clippy::disallowed_methods)]
         let start = Instant::now();
-        let scenario = model::load_str(Path::new("scale.yaml"), &yaml, Path::new("."), &[])?;
-        let options = BuildOptions {
-            seed: None,
-            requests: Some(requests),
-        };
-        let world = sim::build(&scenario, options).context("building the scale scenario")?;
+        let world = load(&yaml)?;
         let built = start.elapsed().as_secs_f64();
         // Placement alone: the same world stopped at time zero, right after every
         // Deployment's replicas went through the scheduler.
@@ -211,6 +221,24 @@ fn bench_scale(args: &Args) -> anyhow::Result<()> {
             report.requests.arrived,
             report.events as f64 / run,
         );
+        if args.churn > 0 {
+            let churning = load(&churn_yaml)?;
+            #[allow(clippy::disallowed_methods)]
+            let start = Instant::now();
+            let report = sim::run(&churning, &mut |_| {});
+            let with_churn = start.elapsed().as_secs_f64();
+            let replaced: u32 = report.services.iter().map(|s| s.pods_created).sum();
+            anyhow::ensure!(
+                report.pending_pods.is_empty(),
+                "{} replacement pods found no node",
+                report.pending_pods.len()
+            );
+            println!(
+                "churn {i}      {replaced} pods killed at {halfway:.1} s and replaced: simulate {with_churn:.3} s, \
+                 {:.1} us per replaced pod over the run without churn",
+                (with_churn - run) / f64::from(replaced.max(1)) * 1e6,
+            );
+        }
     }
     if let Some(kib) = peak_rss_kib() {
         println!("peak RSS     {:.1} MiB", kib as f64 / 1024.0);
@@ -221,8 +249,9 @@ fn bench_scale(args: &Args) -> anyhow::Result<()> {
 /// The `--scale` scenario: `nodes` nodes (16 cores, 64 GiB) in three zones of one
 /// cluster, `deployments` Deployments of `replicas` replicas with requests from 100m/128Mi
 /// to 390m/1Gi (so no two are alike), each behind its Service, and a Poisson flow
-/// spread evenly over them.
-fn scale_scenario(nodes: u32, deployments: u32, replicas: u32) -> String {
+/// spread evenly over them; with `churn`, that many pods of each Deployment are killed
+/// once the flow has sent half the requests.
+fn scale_scenario(nodes: u32, deployments: u32, replicas: u32, churn: u32, kill_at: f64) -> String {
     let pool = |zone: u32| {
         let count = nodes / 3 + u32::from(zone < nodes % 3);
         format!(
@@ -235,11 +264,21 @@ fn scale_scenario(nodes: u32, deployments: u32, replicas: u32) -> String {
          locations: [{{name: dc}}]\n  clusters:\n    - name: dc\n      location: dc\n      \
          nodePools:\n{}{}{}  latency:\n    intraCluster: {{type: constant, value: 0.5}}\n---\n\
          apiVersion: kubetwin.io/v1alpha1\nkind: Simulation\nmetadata: {{name: scale}}\n\
-         spec: {{seed: 1}}\n---\napiVersion: kubetwin.io/v1alpha1\nkind: Workload\n\
+         spec:\n  seed: 1\n{}---\napiVersion: kubetwin.io/v1alpha1\nkind: Workload\n\
          metadata: {{name: scale}}\nspec:\n  userLocation: dc\n  requestTypes:\n",
         pool(0),
         pool(1),
-        pool(2)
+        pool(2),
+        if churn == 0 {
+            String::new()
+        } else {
+            (0..deployments).fold("  faults:\n".to_owned(), |faults, d| {
+                faults
+                    + &format!(
+                        "    - {{type: podKill, deployment: d{d}, atSeconds: {kill_at}, count: {churn}}}\n"
+                    )
+            })
+        }
     );
     for d in 0..deployments {
         yaml += &format!("    - {{name: r{d}, entry: s{d}}}\n");
