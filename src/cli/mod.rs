@@ -14,6 +14,9 @@ mod schema;
 mod simulate;
 mod sweep;
 
+use std::collections::BTreeSet;
+use std::fmt::Display;
+
 use clap::{Parser, Subcommand};
 
 /// kubetwin: a deterministic digital twin of Kubernetes deployments.
@@ -72,5 +75,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Diff(args) => diff::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Optimize(args) => optimize::run(args),
+    }
+}
+
+/// Prints what building the worlds found questionable to stderr, `warning: ` first, each
+/// text once in the order first seen: the configurations of a sweep or a search share most
+/// of their scenario's warnings.
+fn print_warnings<W: Display>(warnings: impl IntoIterator<Item = W>) {
+    let mut seen = BTreeSet::new();
+    for warning in warnings {
+        if seen.insert(warning.to_string()) {
+            eprintln!("warning: {warning}");
+        }
     }
 }

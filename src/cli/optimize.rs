@@ -159,6 +159,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         pareto: search.pareto.iter().map(|&i| config(i)).collect(),
         evaluated: (0..search.evaluated.len()).map(config).collect(),
     };
+    super::print_warnings(report.evaluated.iter().flat_map(|c| &c.warnings));
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match args.output {

@@ -60,9 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             requests: args.requests,
         },
     )?;
-    for warning in &world.warnings {
-        eprintln!("warning: {warning}");
-    }
+    super::print_warnings(&world.warnings);
     let report = run_with_progress(&world);
     if let Some(path) = &args.timeseries {
         let file =

@@ -168,6 +168,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn show(report: &SweepReport, out: &Output) -> anyhow::Result<()> {
+    super::print_warnings(report.configurations.iter().flat_map(|c| &c.warnings));
     if let Some(dir) = &out.plot {
         for path in report::sweep_plot::write_sweep_plots(report, dir)
             .with_context(|| format!("drawing the charts into {}", dir.display()))?

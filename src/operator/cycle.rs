@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use super::crd::{Objective, SearchDimension, SloConfidence, SloMetric, TwinExperimentSpec};
 use crate::k8s::diff::{self, Patch};
 use crate::model::{self, Override, Scenario, ScenarioError};
-use crate::sim::{self, BuildOptions};
+use crate::sim::{self, BuildOptions, World};
 use crate::sweep::optimize::{self, Evaluation, SearchSettings};
 use crate::sweep::{Estimate, Kpi, Kpis};
 
@@ -63,6 +63,9 @@ pub struct Outcome {
     pub configurations: u32,
     /// Whether `cancel` cut the search short.
     pub cancelled: bool,
+    /// What building the current configuration's world found questionable
+    /// ([`crate::sim::World::warnings`]), as text.
+    pub warnings: Vec<String>,
 }
 
 /// Why a cycle failed.
@@ -183,20 +186,29 @@ impl Cycle<'_> {
         model::load_str(Path::new("twin.yaml"), self.yaml, Path::new("."), &all)
     }
 
-    /// Simulates the configuration with `overrides`.
-    fn predict(&self, overrides: &[Override]) -> Result<Prediction, ScenarioError> {
+    /// Builds the world of the configuration with `overrides`.
+    fn world(&self, overrides: &[Override]) -> Result<World, ScenarioError> {
         let scenario = self.load(overrides)?;
-        let world = sim::build(
+        sim::build(
             &scenario,
             BuildOptions {
                 seed: Some(self.seed),
                 requests: Some(self.spec.budget.requests.max(1) as u64),
             },
-        )?;
+        )
+    }
+
+    /// Simulates the configuration with `overrides`.
+    fn predict(&self, overrides: &[Override]) -> Result<Prediction, ScenarioError> {
+        Ok(self.simulate(&self.world(overrides)?))
+    }
+
+    /// Runs the replications of `world`.
+    fn simulate(&self, world: &World) -> Prediction {
         let runs: Vec<(Kpis, f64)> = (0..self.spec.budget.replications.max(1) as u32)
             .into_par_iter()
             .map(|r| {
-                let report = sim::run_seeded(&world, self.seed + u64::from(r), &mut |_| {});
+                let report = sim::run_seeded(world, self.seed + u64::from(r), &mut |_| {});
                 (Kpis::of(&report), report.simulated_seconds)
             })
             .collect();
@@ -209,7 +221,7 @@ impl Cycle<'_> {
             SloConfidence::UpperBound => e.mean + e.ci95.unwrap_or(0.0),
             SloConfidence::PointEstimate => e.mean,
         });
-        Ok(Prediction {
+        Prediction {
             mean: estimate(Kpi::Mean),
             p99: estimate(Kpi::P99),
             meets_slo: judged.is_some_and(|v| v <= self.spec.slo.threshold_ms),
@@ -218,7 +230,7 @@ impl Cycle<'_> {
             // configurations whatever the run's length.
             cost_per_hour: per_hour(&runs, Kpi::Cost),
             cores: per_hour(&runs, Kpi::CoreHours),
-        })
+        }
     }
 
     fn evaluation(&self, prediction: &Prediction, objective: Objective) -> Evaluation {
@@ -244,7 +256,11 @@ impl Cycle<'_> {
     /// When the scenario does not build or the search space is invalid.
     pub fn run(&self) -> Result<Outcome, CycleError> {
         let decisions = decisions(&self.spec.search_space)?;
-        let current = self.predict(&[])?;
+        let (current, warnings) = {
+            let world = self.world(&[])?;
+            let warnings = world.warnings.iter().map(ToString::to_string).collect();
+            (self.simulate(&world), warnings)
+        };
         // Without node prices every configuration costs nothing: compare reserved cores.
         let unpriced = current.cost_per_hour.is_none_or(|c| c.mean <= 0.0);
         let objective = match (self.spec.objective, unpriced) {
@@ -322,6 +338,7 @@ impl Cycle<'_> {
             proposal,
             configurations: configurations.into_inner(),
             cancelled: self.cancel.load(Ordering::Relaxed),
+            warnings,
         })
     }
 }

@@ -328,7 +328,8 @@ async fn cycle_if_due(
                     ..ImportOptions::default()
                 },
             )?;
-            let warnings = imported.warnings.iter().map(ToString::to_string).collect();
+            let mut warnings: Vec<String> =
+                imported.warnings.iter().map(ToString::to_string).collect();
             let overrides = (spec.model.overrides.iter())
                 .map(|o| o.parse())
                 .collect::<Result<Vec<_>, _>>()
@@ -341,6 +342,11 @@ async fn cycle_if_due(
                 cancel: &cancel,
             }
             .run()?;
+            for warning in &outcome.warnings {
+                if !warnings.contains(warning) {
+                    warnings.push(warning.clone());
+                }
+            }
             Ok(CycleResult {
                 outcome,
                 fitted,
@@ -378,6 +384,8 @@ async fn cycle_if_due(
 pub(super) struct CycleResult {
     pub(super) outcome: Outcome,
     pub(super) fitted: Option<prom::ObservedModel>,
+    /// The import's warnings, then the current configuration's build warnings not
+    /// already among them.
     pub(super) warnings: Vec<String>,
     pub(super) objects: ClusterObjects,
 }

@@ -90,7 +90,7 @@ pub(super) async fn record(
         true,
         "Fitted",
         format!(
-            "{} workloads fitted {sources}; import: {} defaults used",
+            "{} workloads fitted {sources}; {} warnings from the import and the build",
             workloads.count(),
             warnings.len()
         ),

@@ -173,7 +173,9 @@ pub fn write_table(out: &mut impl Write, title: &str, r: &RunReport) -> io::Resu
     Ok(())
 }
 
-/// Writes every figure of the report as a `section,name,metric,value` CSV row.
+/// Writes every figure of the report as a `section,name,metric,value` CSV row; each
+/// Kubernetes-rule HPA's conditions after its last sync as `autoscaler` rows named
+/// `<type>.status`, `<type>.reason`, `<type>.message` and `<type>.lastTransitionSeconds`.
 ///
 /// # Errors
 /// When `out` fails.
@@ -271,6 +273,20 @@ pub fn write_summary_csv(out: &mut impl Write, r: &RunReport) -> io::Result<()> 
         )?;
         row("cluster", &c.name, "cpuAllocated", c.cpu[0].to_string())?;
     }
+    for a in &r.autoscalers {
+        for c in &a.conditions {
+            let metric = |field: &str| format!("{}.{field}", c.kind);
+            row("autoscaler", &a.name, &metric("status"), c.status.into())?;
+            row("autoscaler", &a.name, &metric("reason"), c.reason.into())?;
+            row("autoscaler", &a.name, &metric("message"), c.message.clone())?;
+            row(
+                "autoscaler",
+                &a.name,
+                &metric("lastTransitionSeconds"),
+                c.last_transition_seconds.to_string(),
+            )?;
+        }
+    }
     w.flush()
 }
 
@@ -331,4 +347,91 @@ pub fn write_timeseries_csv(out: &mut impl Write, r: &RunReport) -> io::Result<(
         w.write_record(&record)?;
     }
     w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::report::{AutoscalerReport, ConditionReport, RUN_REPORT_SCHEMA};
+
+    /// A report with one Kubernetes-rule HPA whose CPU metric failed.
+    fn report() -> RunReport {
+        let condition = |kind, status, reason, message: &str, at| ConditionReport {
+            kind,
+            status,
+            reason,
+            message: message.into(),
+            last_transition_seconds: at,
+        };
+        RunReport {
+            schema: RUN_REPORT_SCHEMA,
+            seed: 1,
+            simulated_seconds: 60.0,
+            events: 0,
+            window_seconds: [0.0, 60.0],
+            requests: Default::default(),
+            ttr: Summary::default(),
+            request_types: Vec::new(),
+            services: Vec::new(),
+            clusters: Vec::new(),
+            pending_pods: Vec::new(),
+            autoscalers: vec![AutoscalerReport {
+                name: "app".into(),
+                target: "app".into(),
+                rule: "kubernetes",
+                desired_processing_time_ms: None,
+                syncs: 4,
+                scale_ups: 0,
+                scale_downs: 0,
+                replicas: 2,
+                metrics: Vec::new(),
+                conditions: vec![
+                    condition(
+                        "AbleToScale",
+                        "True",
+                        "SucceededGetScale",
+                        "the HPA controller was able to get the target's current scale",
+                        15.0,
+                    ),
+                    condition(
+                        "ScalingActive",
+                        "False",
+                        "FailedGetResourceMetric",
+                        "the HPA was unable to compute the replica count: failed to get cpu \
+                         utilization: missing request for cpu on pod #0 of the target",
+                        15.0,
+                    ),
+                ],
+            }],
+            scaling: Vec::new(),
+            faults: Vec::new(),
+            cost: Default::default(),
+            timeseries: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_summary_csv_carries_each_hpa_condition() {
+        let mut out = Vec::new();
+        write_summary_csv(&mut out, &report()).unwrap();
+        let csv = String::from_utf8(out).unwrap();
+        let rows: Vec<&str> = csv
+            .lines()
+            .filter(|l| l.starts_with("autoscaler,"))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                "autoscaler,app,AbleToScale.status,True",
+                "autoscaler,app,AbleToScale.reason,SucceededGetScale",
+                "autoscaler,app,AbleToScale.message,the HPA controller was able to get the target's current scale",
+                "autoscaler,app,AbleToScale.lastTransitionSeconds,15",
+                "autoscaler,app,ScalingActive.status,False",
+                "autoscaler,app,ScalingActive.reason,FailedGetResourceMetric",
+                "autoscaler,app,ScalingActive.message,the HPA was unable to compute the replica count: \
+                 failed to get cpu utilization: missing request for cpu on pod #0 of the target",
+                "autoscaler,app,ScalingActive.lastTransitionSeconds,15",
+            ]
+        );
+    }
 }

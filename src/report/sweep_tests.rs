@@ -43,6 +43,7 @@ fn config(index: usize, settings: &[&str], p99: f64, ci: Option<f64>, pods: f64)
         meets_slo: None,
         meets_slo_mean: None,
         runs: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 

@@ -163,10 +163,20 @@ pub struct ConfigResult {
     pub meets_slo_mean: Option<bool>,
     /// Each replication's figures, in order.
     pub runs: Vec<Kpis>,
+    /// What building its world found questionable but ran anyway
+    /// ([`crate::sim::World::warnings`]), as text; omitted when there is nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl ConfigResult {
-    fn new(index: usize, settings: Vec<String>, runs: Vec<Kpis>, slo: Option<&Slo>) -> Self {
+    fn new(
+        index: usize,
+        settings: Vec<String>,
+        runs: Vec<Kpis>,
+        slo: Option<&Slo>,
+        warnings: Vec<String>,
+    ) -> Self {
         let kpis: BTreeMap<String, Estimate> = Kpi::ALL
             .into_iter()
             .filter_map(|k| {
@@ -184,6 +194,7 @@ impl ConfigResult {
             meets_slo,
             meets_slo_mean,
             runs,
+            warnings,
         }
     }
 
@@ -331,8 +342,9 @@ pub fn evaluate(
     let results = worlds
         .into_iter()
         .zip(kpis.chunks(replications as usize))
-        .map(|((index, settings, _), runs)| {
-            ConfigResult::new(index, settings, runs.to_vec(), spec.slo.as_ref())
+        .map(|((index, settings, world), runs)| {
+            let warnings = world.warnings.iter().map(ToString::to_string).collect();
+            ConfigResult::new(index, settings, runs.to_vec(), spec.slo.as_ref(), warnings)
         })
         .collect();
     Ok((seed, results))
@@ -459,14 +471,14 @@ mod tests {
         let runs = vec![run(56.0), run(58.0), run(60.0)];
         let mut slo: Slo = "p99<=60ms".parse().unwrap();
         assert_eq!(slo.rule, SloRule::Bound);
-        let c = ConfigResult::new(0, vec![], runs.clone(), Some(&slo));
+        let c = ConfigResult::new(0, vec![], runs.clone(), Some(&slo), Vec::new());
         assert_eq!((c.meets_slo, c.meets_slo_mean), (Some(false), Some(true)));
         slo.rule = SloRule::Mean;
-        let c = ConfigResult::new(0, vec![], runs.clone(), Some(&slo));
+        let c = ConfigResult::new(0, vec![], runs.clone(), Some(&slo), Vec::new());
         assert_eq!((c.meets_slo, c.meets_slo_mean), (Some(true), Some(true)));
         // For `>=` the lower end is judged: mean 58 >= 55, but 58 - 4.97 < 55.
         let slo: Slo = "p99>=55ms".parse().unwrap();
-        let c = ConfigResult::new(0, vec![], runs, Some(&slo));
+        let c = ConfigResult::new(0, vec![], runs, Some(&slo), Vec::new());
         assert_eq!((c.meets_slo, c.meets_slo_mean), (Some(false), Some(true)));
     }
 

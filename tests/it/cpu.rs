@@ -4,7 +4,7 @@
 //! are deterministic (constant arrivals, constant service times, round-robin balancing), so
 //! every figure below is exact up to a request at a window's edge.
 
-use crate::common::{assert_close, error_of, hpa, service, simulate, topology, workload};
+use crate::common::{assert_close, error_of, hpa, kubetwin, service, simulate, topology, workload};
 use kubetwin::model;
 use kubetwin::sim::{self, BuildOptions, RunReport};
 
@@ -219,15 +219,13 @@ fn the_metrics_window_lags_a_step_by_one_sync() {
     assert_eq!(scalings(&in_step)[0], (75.0, 2, 4));
 }
 
-/// An HPA on CPU utilization of pods without a CPU request: the build warns, and the HPA
-/// never scales, reporting `FailedGetResourceMetric` as Kubernetes does.
-#[test]
-fn a_cpu_hpa_on_pods_without_cpu_requests_warns_and_reports_failed_get_resource_metric() {
+/// A CPU-utilization HPA over `app`, whose container `main` requests no CPU.
+fn cpu_hpa_without_cpu_requests() -> String {
     let app = with_resources(
         service("app", 2, "  serviceTime: {type: constant, value: 10}"),
         "resources: {requests: {memory: 64Mi}}",
     );
-    let yaml = format!(
+    format!(
         "{}{app}{}{}",
         topology(0.0),
         cpu_hpa("app", 1, 10),
@@ -236,7 +234,14 @@ fn a_cpu_hpa_on_pods_without_cpu_requests_warns_and_reports_failed_get_resource_
             "    - {endSeconds: 100, arrivals: {type: constant, rate: 150}}",
             "  seed: 1",
         )
-    );
+    )
+}
+
+/// An HPA on CPU utilization of pods without a CPU request: the build warns, and the HPA
+/// never scales, reporting `FailedGetResourceMetric` as Kubernetes does.
+#[test]
+fn a_cpu_hpa_on_pods_without_cpu_requests_warns_and_reports_failed_get_resource_metric() {
+    let yaml = cpu_hpa_without_cpu_requests();
     let scenario = model::load_str(
         std::path::Path::new("test.yaml"),
         &yaml,
@@ -280,6 +285,92 @@ fn a_cpu_hpa_on_pods_without_cpu_requests_warns_and_reports_failed_get_resource_
     .unwrap();
     let world = sim::build(&scenario, BuildOptions::default()).unwrap();
     assert!(world.warnings.is_empty(), "{:?}", world.warnings);
+}
+
+/// `sweep` and `optimize` print the build's warnings to stderr as `simulate` does, once
+/// however many configurations and replications share them.
+#[test]
+fn sweep_and_optimize_print_the_build_warnings_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.yaml");
+    std::fs::write(&file, cpu_hpa_without_cpu_requests()).unwrap();
+    let file = file.to_str().unwrap();
+    let runs = ["--replications", "2", "--requests", "300"];
+    let sweep = ["sweep", file, "--vary", "deployment/app:spec.replicas=2,3"];
+    let optimize = [
+        "optimize",
+        file,
+        "--decide",
+        "deployment/app:spec.replicas=2,3",
+        "--slo",
+        "p99<=1s",
+    ];
+    for command in [&sweep[..], &optimize[..]] {
+        let (ok, _, err) = kubetwin(&[command, &runs[..]].concat());
+        assert!(ok, "{command:?}: {err}");
+        let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning: ")).collect();
+        assert_eq!(warnings.len(), 1, "{command:?}: {err}");
+        assert!(
+            warnings[0].contains(
+                "HorizontalPodAutoscaler/app spec.metrics[0]: targets CPU utilization, but \
+                 container \"main\" of Deployment/app has no CPU request: Kubernetes reports \
+                 ScalingActive=False (FailedGetResourceMetric: missing request for cpu)"
+            ),
+            "{command:?}: {err}"
+        );
+    }
+}
+
+/// The online twin's cycle reports the build's warnings of the current configuration
+/// (the operator adds them to the import's).
+#[cfg(feature = "operator")]
+#[test]
+fn an_operator_cycle_reports_the_build_warnings() {
+    use kubetwin::operator::crd::{Budget, SloMetric, SloSpec, Target, TwinExperimentSpec};
+    use kubetwin::operator::cycle::Cycle;
+
+    let spec = TwinExperimentSpec {
+        target: Target {
+            namespace: None,
+            selector: Default::default(),
+            entry: "app".into(),
+        },
+        model: Default::default(),
+        workload: Default::default(),
+        slo: SloSpec {
+            metric: SloMetric::P99,
+            threshold_ms: 1000.0,
+            confidence: Default::default(),
+        },
+        objective: Default::default(),
+        search_space: Vec::new(),
+        cadence: "5m".into(),
+        budget: Budget {
+            requests: 300,
+            replications: 1,
+            ..Budget::default()
+        },
+        approval: Default::default(),
+    };
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let outcome = Cycle {
+        yaml: &cpu_hpa_without_cpu_requests(),
+        spec: &spec,
+        overrides: &[],
+        seed: 1,
+        cancel: &cancel,
+    }
+    .run()
+    .unwrap();
+    assert_eq!(outcome.warnings.len(), 1, "{:?}", outcome.warnings);
+    assert!(
+        outcome.warnings[0].contains(
+            "HorizontalPodAutoscaler/app spec.metrics[0]: targets CPU utilization, but \
+             container \"main\" of Deployment/app has no CPU request"
+        ),
+        "{:?}",
+        outcome.warnings
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! | type | set when | reasons |
 //! |---|---|---|
 //! | `AbleToScale` | every sync | `SucceededGetScale` (the twin always reads the target's scale), then from normalization `ReadyForNewScale`, `ScaleUpStabilized` or `ScaleDownStabilized`, and `SucceededRescale` after a change |
-//! | `ScalingActive` | when the count is within the bounds | `ValidMetricFound`, or `False` with the first failed metric's reason (`FailedGetResourceMetric`, `FailedGetPodsMetric`, `FailedGetObjectMetric`); `False`/`ScalingDisabled` when the target has 0 replicas |
+//! | `ScalingActive` | when the count is within the bounds | `ValidMetricFound`, or `False` with the first failed metric's reason (`FailedGetResourceMetric`, `FailedGetContainerResourceMetric`, `FailedGetPodsMetric`, `FailedGetObjectMetric`); `False`/`ScalingDisabled` when the target has 0 replicas |
 //! | `ScalingLimited` | after the metrics gave a count | `False`/`DesiredWithinRange`, or `True` with `TooManyReplicas`, `TooFewReplicas`, `ScaleUpLimit`, `ScaleDownLimit` |
 //!
 //! A type keeps its last value across syncs that do not set it, and its transition time

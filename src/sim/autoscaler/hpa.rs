@@ -79,15 +79,22 @@ pub enum ObjectTarget {
 /// One validated entry of `spec.metrics`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HpaMetric {
-    /// `Resource` cpu with a `Utilization` target: mean use in percent of the requests.
+    /// `Resource` cpu (or `ContainerResource` cpu) with a `Utilization` target: mean use
+    /// in percent of the requests.
     CpuUtilization {
         /// `averageUtilization`, in percent (`> 0`).
         target_percent: u32,
+        /// `containerResource.container` of a `ContainerResource` metric; `None` for a
+        /// `Resource` one. The twin measures the whole pod either way; the name only
+        /// shapes the status, as Kubernetes words it.
+        container: Option<String>,
     },
-    /// `Resource` cpu with an `AverageValue` target.
+    /// `Resource` cpu (or `ContainerResource` cpu) with an `AverageValue` target.
     CpuAverageValue {
         /// `averageValue`, in millicores (`> 0`).
         target_millicores: u64,
+        /// As in [`HpaMetric::CpuUtilization`].
+        container: Option<String>,
     },
     /// A `Pods` metric with an `AverageValue` target.
     Pods {
@@ -118,9 +125,12 @@ impl HpaMetric {
     /// the `(nil)` of the label selector the twin does not read).
     pub fn status_name(&self) -> String {
         match self {
-            Self::CpuUtilization { .. } => {
-                "cpu resource utilization (percentage of request)".into()
-            }
+            Self::CpuUtilization {
+                container: None, ..
+            } => "cpu resource utilization (percentage of request)".into(),
+            Self::CpuUtilization {
+                container: Some(_), ..
+            } => "cpu container resource utilization (percentage of request)".into(),
             Self::CpuAverageValue { .. } => "cpu resource".into(),
             Self::Pods { metric, .. } => format!("pods metric {}", metric.name()),
             Self::Object {
@@ -142,13 +152,26 @@ impl HpaMetric {
         }
     }
 
-    /// The `ScalingActive` condition when this metric fails with `error`.
+    /// The `ScalingActive` condition when this metric fails with `error`. A
+    /// `ContainerResource` metric fails with its own reason, and its missing request is
+    /// the named container's, as `calculatePodRequests` words it.
     fn failed_condition(&self, error: &MetricError) -> Condition {
         let (reason, detail) = match self {
-            Self::CpuUtilization { .. } | Self::CpuAverageValue { .. } => (
-                "FailedGetResourceMetric",
-                format!("failed to get cpu utilization: {error}"),
-            ),
+            Self::CpuUtilization { container, .. } | Self::CpuAverageValue { container, .. } => {
+                let reason = match container {
+                    None => "FailedGetResourceMetric",
+                    Some(_) => "FailedGetContainerResourceMetric",
+                };
+                let error = match (container, error) {
+                    (Some(c), MetricError::MissingRequest { pod }) => {
+                        format!(
+                            "missing request for cpu in container {c} of pod #{pod} of the target"
+                        )
+                    }
+                    _ => error.to_string(),
+                };
+                (reason, format!("failed to get cpu utilization: {error}"))
+            }
             Self::Pods { .. } => ("FailedGetPodsMetric", error.to_string()),
             Self::Object { .. } => ("FailedGetObjectMetric", error.to_string()),
         };
@@ -418,11 +441,14 @@ impl HpaRule {
             .iter()
             .enumerate()
             .map(|(i, metric)| match (metric, obs.metrics.get(i)) {
-                (HpaMetric::CpuUtilization { target_percent }, Some(MetricSample::PerPod(s))) => {
-                    replica_calc::cpu_utilization(current, *target_percent, tol, pods, s, clock)
-                }
                 (
-                    HpaMetric::CpuAverageValue { target_millicores },
+                    HpaMetric::CpuUtilization { target_percent, .. },
+                    Some(MetricSample::PerPod(s)),
+                ) => replica_calc::cpu_utilization(current, *target_percent, tol, pods, s, clock),
+                (
+                    HpaMetric::CpuAverageValue {
+                        target_millicores, ..
+                    },
                     Some(MetricSample::PerPod(s)),
                 ) => replica_calc::average_value(
                     current,

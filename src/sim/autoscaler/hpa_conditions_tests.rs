@@ -12,7 +12,10 @@ fn at(secs: u64) -> SimTime {
 
 fn rule(behavior: Option<Behavior>) -> HpaRule {
     HpaRule {
-        metrics: vec![HpaMetric::CpuUtilization { target_percent: 50 }],
+        metrics: vec![HpaMetric::CpuUtilization {
+            target_percent: 50,
+            container: None,
+        }],
         behavior,
         tolerance: ToleranceBand::DEFAULT,
         controller: ControllerSettings::default(),
@@ -91,9 +94,8 @@ fn a_steady_load_on_target_is_ready_valid_and_within_range() {
     );
 }
 
-#[test]
-fn a_pod_without_a_cpu_request_fails_the_cpu_metric_and_nothing_scales() {
-    let r = rule(None);
+/// One sync of `r` over two pods at 200 % of their request, the second without one.
+fn sync_with_a_pod_without_a_cpu_request(r: &HpaRule) -> HpaDecision {
     let now = at(0);
     let pods = [
         ready_pod(1000),
@@ -110,11 +112,16 @@ fn a_pod_without_a_cpu_request_fails_the_cpu_metric_and_nothing_scales() {
         pods: &pods,
         metrics: &metrics,
     };
-    let d = r.reconcile(
+    r.reconcile(
         ReplicaBounds::new(1, 10).unwrap(),
         &obs,
         &mut HpaHistory::default(),
-    );
+    )
+}
+
+#[test]
+fn a_pod_without_a_cpu_request_fails_the_cpu_metric_and_nothing_scales() {
+    let d = sync_with_a_pod_without_a_cpu_request(&rule(None));
     assert_eq!((d.desired_replicas, d.rescale), (2, false));
     // The sync stops at the metrics: no stabilization, no ScalingLimited.
     assert_eq!(
@@ -131,6 +138,34 @@ fn a_pod_without_a_cpu_request_fails_the_cpu_metric_and_nothing_scales() {
              missing request for cpu"
         ),
         "{message}"
+    );
+}
+
+/// A `ContainerResource` metric fails with its own reason, and the missing request is the
+/// named container's (`calculatePodRequests`: "missing request for cpu in container app of
+/// Pod ...").
+#[test]
+fn a_container_resource_metric_fails_with_its_own_reason_naming_the_container() {
+    let r = HpaRule {
+        metrics: vec![HpaMetric::CpuUtilization {
+            target_percent: 50,
+            container: Some("app".into()),
+        }],
+        ..rule(None)
+    };
+    let d = sync_with_a_pod_without_a_cpu_request(&r);
+    assert_eq!((d.desired_replicas, d.rescale), (2, false));
+    assert_eq!(
+        status(&d),
+        [
+            ("AbleToScale", true, "SucceededGetScale"),
+            ("ScalingActive", false, "FailedGetContainerResourceMetric"),
+        ]
+    );
+    assert_eq!(
+        d.conditions[1].message,
+        "the HPA was unable to compute the replica count: failed to get cpu utilization: \
+         missing request for cpu in container app of pod #1 of the target"
     );
 }
 
@@ -298,8 +333,14 @@ fn metric_names_follow_horizontal_go() {
         target,
     };
     let names = [
+        HpaMetric::CpuUtilization {
+            target_percent: 1,
+            container: Some("app".into()),
+        }
+        .status_name(),
         HpaMetric::CpuAverageValue {
             target_millicores: 1,
+            container: None,
         }
         .status_name(),
         HpaMetric::Pods {
@@ -313,6 +354,7 @@ fn metric_names_follow_horizontal_go() {
     assert_eq!(
         names,
         [
+            "cpu container resource utilization (percentage of request)",
             "cpu resource",
             "pods metric queue_length",
             "Service metric requests_per_second",

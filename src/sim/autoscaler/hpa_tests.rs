@@ -26,7 +26,10 @@ fn rule(metrics: Vec<HpaMetric>, behavior: Option<Behavior>) -> HpaRule {
 }
 
 fn cpu50() -> HpaMetric {
-    HpaMetric::CpuUtilization { target_percent: 50 }
+    HpaMetric::CpuUtilization {
+        target_percent: 50,
+        container: None,
+    }
 }
 
 fn rps(target: u64) -> HpaMetric {

@@ -2,9 +2,11 @@
 //! defaults (`pkg/apis/autoscaling/v2/defaults.go`) and validation rules
 //! (`pkg/apis/autoscaling/validation`), and the twin's own limits.
 //!
-//! Treatments to know about: `ContainerResource` cpu is read as `Resource` cpu, because a
-//! twin pod has exactly one container; metric label selectors (`metric.selector`) are
-//! ignored, because the twin's metrics carry no labels; `External` metrics are rejected.
+//! Treatments to know about: `ContainerResource` cpu is measured as `Resource` cpu, because
+//! the twin measures CPU per pod, not per container (the metric keeps its container's name
+//! for the HPA's status: its metric name, condition reason and message); metric label
+//! selectors (`metric.selector`) are ignored, because the twin's metrics carry no labels;
+//! `External` metrics are rejected.
 
 use k8s_openapi::api::autoscaling::v2::{
     HPAScalingRules, HorizontalPodAutoscalerSpec, MetricIdentifier, MetricSpec, MetricTarget,
@@ -29,6 +31,7 @@ pub(crate) fn hpa_rule(
     let metrics = match spec.metrics.as_deref() {
         None | Some([]) => vec![HpaMetric::CpuUtilization {
             target_percent: DEFAULT_CPU_UTILIZATION,
+            container: None,
         }],
         Some(list) => list
             .iter()
@@ -202,38 +205,43 @@ fn metric(m: &MetricSpec, base: &str) -> Result<HpaMetric, SpecError> {
     }
     let path = format!("{base}.{field}");
     let missing = || err(path.clone(), SpecProblem::Missing);
-    let cpu = |name: &str, t: &MetricTarget| -> Result<HpaMetric, SpecError> {
-        if name != "cpu" {
-            return Err(err(
-                format!("{path}.name"),
-                SpecProblem::UnsupportedResource {
-                    found: name.to_owned(),
-                },
-            ));
-        }
-        match target(t, &format!("{path}.target"))? {
-            Target::Utilization(p) => Ok(HpaMetric::CpuUtilization { target_percent: p }),
-            Target::AverageValue(m) => Ok(HpaMetric::CpuAverageValue {
-                target_millicores: m,
-            }),
-            Target::Value(_) => Err(unsupported(
-                format!("{path}.target.type"),
-                "Value",
-                "Utilization, AverageValue",
-            )),
-        }
-    };
+    let cpu =
+        |name: &str, t: &MetricTarget, container: Option<&str>| -> Result<HpaMetric, SpecError> {
+            if name != "cpu" {
+                return Err(err(
+                    format!("{path}.name"),
+                    SpecProblem::UnsupportedResource {
+                        found: name.to_owned(),
+                    },
+                ));
+            }
+            match target(t, &format!("{path}.target"))? {
+                Target::Utilization(p) => Ok(HpaMetric::CpuUtilization {
+                    target_percent: p,
+                    container: container.map(str::to_owned),
+                }),
+                Target::AverageValue(m) => Ok(HpaMetric::CpuAverageValue {
+                    target_millicores: m,
+                    container: container.map(str::to_owned),
+                }),
+                Target::Value(_) => Err(unsupported(
+                    format!("{path}.target.type"),
+                    "Value",
+                    "Utilization, AverageValue",
+                )),
+            }
+        };
     match m.type_.as_str() {
         "Resource" => {
             let r = m.resource.as_ref().ok_or_else(missing)?;
-            cpu(&r.name, &r.target)
+            cpu(&r.name, &r.target, None)
         }
         "ContainerResource" => {
             let r = m.container_resource.as_ref().ok_or_else(missing)?;
             if r.container.is_empty() {
                 return Err(err(format!("{path}.container"), SpecProblem::Missing));
             }
-            cpu(&r.name, &r.target)
+            cpu(&r.name, &r.target, Some(r.container.as_str()))
         }
         "Pods" => {
             let p = m.pods.as_ref().ok_or_else(missing)?;

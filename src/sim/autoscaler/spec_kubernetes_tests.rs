@@ -117,11 +117,18 @@ fn every_supported_metric_translates() {
     assert_eq!(
         kubernetes_rule(&h).metrics,
         [
-            HpaMetric::CpuUtilization { target_percent: 60 },
-            HpaMetric::CpuAverageValue {
-                target_millicores: 500
+            HpaMetric::CpuUtilization {
+                target_percent: 60,
+                container: None
             },
-            HpaMetric::CpuUtilization { target_percent: 70 },
+            HpaMetric::CpuAverageValue {
+                target_millicores: 500,
+                container: None
+            },
+            HpaMetric::CpuUtilization {
+                target_percent: 70,
+                container: Some("app".into())
+            },
             HpaMetric::Pods {
                 metric: TwinMetric::ProcessingTimeMs,
                 target_milli: 9600

@@ -74,7 +74,10 @@ mod cases {
         };
         assert_eq!(
             r.metrics,
-            [HpaMetric::CpuUtilization { target_percent: 80 }]
+            [HpaMetric::CpuUtilization {
+                target_percent: 80,
+                container: None
+            }]
         );
         assert_eq!((r.behavior, r.tolerance), (None, ToleranceBand::DEFAULT));
         assert_eq!(r.controller, ControllerSettings::default());

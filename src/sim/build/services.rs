@@ -382,7 +382,8 @@ fn container_without_cpu_request(pod: &PodSpec) -> Option<String> {
 
 /// One warning per CPU-utilization metric of a Kubernetes-rule HPA whose target's pods
 /// have a container without a CPU request: the live HPA would report `ScalingActive`
-/// `False` (`FailedGetResourceMetric`) and never scale on that metric, and so does the twin.
+/// `False` (`FailedGetResourceMetric`, or `FailedGetContainerResourceMetric` for a
+/// `ContainerResource` metric) and never scale on that metric, and so does the twin.
 pub(super) fn cpu_request_warnings(
     scenario: &Scenario,
     autoscalers: &[Autoscaler],
@@ -401,9 +402,16 @@ pub(super) fn cpu_request_warnings(
             continue;
         };
         for (i, metric) in rule.metrics.iter().enumerate() {
-            if !matches!(metric, HpaMetric::CpuUtilization { .. }) {
+            let HpaMetric::CpuUtilization {
+                container: named, ..
+            } = metric
+            else {
                 continue;
-            }
+            };
+            let reason = match named {
+                None => "FailedGetResourceMetric",
+                Some(_) => "FailedGetContainerResourceMetric",
+            };
             // An HPA without `spec.metrics` gets Kubernetes' default 80 % cpu utilization.
             let field = match &doc.object.spec.metrics {
                 Some(list) if !list.is_empty() => format!("spec.metrics[{i}]"),
@@ -416,8 +424,8 @@ pub(super) fn cpu_request_warnings(
                 message: format!(
                     "targets CPU utilization, but container {container:?} of Deployment/{} \
                      has no CPU request: Kubernetes reports ScalingActive=False \
-                     (FailedGetResourceMetric: missing request for cpu) and never scales \
-                     on this metric; so does the twin",
+                     ({reason}: missing request for cpu) and never scales on this metric; \
+                     so does the twin",
                     a.target
                 ),
             });
