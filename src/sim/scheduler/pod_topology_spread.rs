@@ -572,7 +572,7 @@ impl Spread {
                     score += f64::from(count) * w + (c.max_skew - 1) as f64;
                 }
             }
-            let score = score.round() as i64;
+            let score = round(score);
             min = min.min(score);
             max = max.max(score);
             out.push(score);
@@ -592,9 +592,37 @@ impl Spread {
 /// kube's `invalidScore`: a node the plugin does not score.
 const INVALID: i64 = -1;
 
+/// `x.round() as i64` (half away from zero, as Go's `math.Round`) for `0 <= x < 2^63`,
+/// without the call to libm's `round` that baseline x86-64 makes for `f64::round`: it
+/// took an eighth of placing pods at scale. `x - trunc(x)` is exact for such `x`.
+fn round(x: f64) -> i64 {
+    let whole = x as i64;
+    whole + i64::from(x - whole as f64 >= 0.5)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn round_matches_f64_round_on_nonnegative_scores() {
+        let below_half = 0.5f64.next_down();
+        let mut xs = vec![
+            0.0,
+            below_half,
+            0.5,
+            1.5,
+            2.5,
+            2.0f64.next_down(),
+            4503599627370495.5,
+        ];
+        xs.extend((0..100_000).map(|i| f64::from(i) * 0.173_205_080_756_887_72));
+        xs.extend((0..1000).map(|i| f64::from(i) + 0.5));
+        xs.extend((0..1000).map(|i| (f64::from(i) + 0.5).next_down()));
+        for x in xs {
+            assert_eq!(round(x), x.round() as i64, "{x:e}");
+        }
+    }
     use crate::sim::scheduler::testing::{TestNode, TestPod, views};
 
     fn constraint(key: &str, skew: i32, when: &str) -> TopologySpreadConstraint {
