@@ -347,7 +347,9 @@ pub struct TwinExperimentStatus {
     /// The spec generation this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// `Pending`, `Fitting`, `RecommendationReady`, `UpToDate`, `Applied` or `Degraded`.
+    /// `RecommendationReady`, `UpToDate` (the current configuration meets the SLO and no
+    /// candidate is better), `SLOAtRisk` (it misses the SLO and no candidate meets it),
+    /// `Applied` or `Degraded`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
     /// `ModelFitted`, `Simulated`, `RecommendationReady`, `Applied`, `Degraded`.

@@ -277,7 +277,13 @@ pub(super) async fn record(
                 reason,
                 message,
             );
-            status.phase = Some("UpToDate".to_owned());
+            // Nothing to recommend is news only when the current configuration is fine.
+            let phase = if outcome.current.meets_slo {
+                "UpToDate"
+            } else {
+                "SLOAtRisk"
+            };
+            status.phase = Some(phase.to_owned());
         }
     }
     if status.recommendations.len() > KEEP {

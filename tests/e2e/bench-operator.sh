@@ -2,7 +2,7 @@
 # Measures issue 11's performance targets of `kubetwin operator` (release build) on the
 # reference application (examples/edge-image-recognition: users -> ms1 -> ms2):
 #
-#   (a) from a TwinExperiment's creation to its first RecommendationReady/UpToDate status,
+#   (a) from a TwinExperiment's creation to its first RecommendationReady/UpToDate/SLOAtRisk status,
 #       and the cycle's own `status.lastCycle.seconds`;
 #   (b) from a change in metrics to the updated model and recommendation in the status:
 #       Prometheus is restarted on the same port with the same metrics at --new-rate
@@ -323,12 +323,12 @@ wait_for() { # description, bound in seconds, condition (a command)
   tail -n 20 "$work/operator.log" >&2
   exit 1
 }
-phase_is_final() { awk -F'|' '$3 == "RecommendationReady" || $3 == "UpToDate" { f = 1 } END { exit !f }' "$events"; }
+phase_is_final() { awk -F'|' '$3 == "RecommendationReady" || $3 == "UpToDate" || $3 == "SLOAtRisk" { f = 1 } END { exit !f }' "$events"; }
 degraded() { awk -F'|' '$3 == "Degraded" { f = 1 } END { exit !f }' "$events"; }
 
 # (a) creation -> first status with a result.
-wait_for "a first RecommendationReady or UpToDate" 300 phase_is_final
-first=$(awk -F'|' '$3 == "RecommendationReady" || $3 == "UpToDate" { print; exit }' "$events")
+wait_for "a first RecommendationReady, UpToDate or SLOAtRisk" 300 phase_is_final
+first=$(awk -F'|' '$3 == "RecommendationReady" || $3 == "UpToDate" || $3 == "SLOAtRisk" { print; exit }' "$events")
 if degraded; then log "the experiment was Degraded on the way:"; grep Degraded "$events" >&2 || true; fi
 
 # (c) a few cadence cycles, for memory between them; then (b) a change in metrics just

@@ -460,6 +460,32 @@ fn the_operator_fits_predicts_recommends_applies_and_rolls_back() {
             "the standby reconciled:\n{metrics}"
         );
 
+        // An SLO nothing meets: no recommendation, and the phase says the SLO is at risk.
+        cluster.kubectl(
+            &[
+                "patch",
+                "twin",
+                "shop",
+                "-n",
+                &ns.name,
+                "--type=merge",
+                "-p",
+                r#"{"spec":{"slo":{"metric":"p99","thresholdMs":1}}}"#,
+            ],
+            "",
+        );
+        let at_risk = eventually("the cycle of the 1 ms SLO", 300, || async {
+            let t = twin(cluster, &ns.name);
+            (t["status"]["observedGeneration"] == t["metadata"]["generation"]).then_some(t)
+        })
+        .await;
+        assert_eq!(at_risk["status"]["phase"], "SLOAtRisk", "{at_risk}");
+        let ready = condition(&at_risk, "RecommendationReady").unwrap();
+        assert_eq!(
+            (ready.0.as_str(), ready.1.as_str()),
+            ("False", "NoFeasibleConfiguration")
+        );
+
         // Prometheus gone: Degraded, and nothing applied.
         drop(prometheus);
         let hpa_before = hpa(cluster, &ns.name)["spec"].clone();
