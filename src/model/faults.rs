@@ -63,10 +63,13 @@ pub enum FaultSpec {
         lifetime: Option<DistSpec>,
     },
     /// A node fails as Kubernetes sees it: it stops answering at once (its pods stay
-    /// endpoints; calls to them are lost), is marked `NotReady` after the node monitor grace
-    /// period (its pods leave the endpoints; it gets the `node.kubernetes.io/unreachable`
-    /// taints), and its pods are evicted after their toleration of that taint (300 s by
-    /// default), when their ReplicaSet replaces them elsewhere.
+    /// endpoints; calls to them are lost), the node lifecycle controller marks it `NotReady`
+    /// after the node monitor grace period (its pods leave the endpoints; it gets the
+    /// `node.kubernetes.io/unreachable:NoSchedule` taint) and gives it the
+    /// `unreachable:NoExecute` taint as fast as its zone's eviction rate allows (not at all
+    /// while most of a small zone, or every zone, is down), and its pods are evicted after
+    /// their toleration of that taint (300 s by default), when their ReplicaSet replaces
+    /// them elsewhere.
     #[serde(rename_all = "camelCase")]
     NodeFailure {
         /// The node's name.

@@ -354,11 +354,39 @@ pub struct SimulationSpec {
     /// Faults to inject.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultSpec>,
-    /// kube-controller-manager's `--node-monitor-grace-period`, in seconds: how long a
-    /// failed node stays `Ready` before it is marked `NotReady` (default 50, Kubernetes'
-    /// default since v1.32; it was 40 before). A fault may set its own.
+    /// kube-controller-manager's `--node-monitor-grace-period`, in seconds: how long after
+    /// the pass that last heard from a failed node the node lifecycle controller marks it
+    /// `NotReady`, at its first pass from then on (default 50, Kubernetes' default since
+    /// v1.32; it was 40 before). A fault may set its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_monitor_grace_period_seconds: Option<f64>,
+    /// kube-controller-manager's `--node-monitor-period`, in seconds (> 0, default 5): how
+    /// often the node lifecycle controller checks the nodes. Its passes are at multiples of
+    /// the period from time zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_monitor_period_seconds: Option<f64>,
+    /// kube-controller-manager's `--node-eviction-rate`, in nodes per second per zone
+    /// (>= 0, default 0.1): how fast the node lifecycle controller gives `NotReady` nodes the
+    /// `node.kubernetes.io/unreachable:NoExecute` taint that evicts their pods, in a healthy
+    /// zone or one whose nodes are all down. 0 lets one node per zone through, then none
+    /// (a token bucket that never refills).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_eviction_rate: Option<f64>,
+    /// kube-controller-manager's `--secondary-node-eviction-rate`, in nodes per second per
+    /// zone (>= 0, default 0.01): the rate in a zone in partial disruption with more than
+    /// `largeClusterSizeThreshold` nodes (a smaller one gets no taints at all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secondary_node_eviction_rate: Option<f64>,
+    /// kube-controller-manager's `--unhealthy-zone-threshold`, a fraction (>= 0, default
+    /// 0.55): a zone with more than 2 `NotReady` nodes and at least this share of its nodes
+    /// `NotReady` is in partial disruption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unhealthy_zone_threshold: Option<f64>,
+    /// kube-controller-manager's `--large-cluster-size-threshold`, in nodes (default 50): a
+    /// zone in partial disruption with more nodes than this gets the secondary rate, a
+    /// smaller one none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub large_cluster_size_threshold: Option<u32>,
     /// How metrics-server samples the pods' CPU for the HorizontalPodAutoscalers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_server: Option<MetricsServerSpec>,

@@ -34,6 +34,8 @@ pub struct World {
     pub warnings: Vec<Warning>,
     /// Faults at scheduled times, in time order.
     pub faults: Vec<Fault>,
+    /// How the node lifecycle controller handles failed nodes.
+    pub node_lifecycle: NodeLifecycle,
     /// What users do about failed and slow attempts.
     pub retry: RetryPolicy,
     /// Locations.
@@ -374,8 +376,9 @@ pub enum FaultKind {
         /// How many.
         count: u32,
     },
-    /// These nodes fail until the fault ends: they stop answering at once and are marked
-    /// `NotReady` after `grace` (see [`crate::model::faults::FaultSpec::NodeFailure`]).
+    /// These nodes fail until the fault ends: they stop answering at once and the node
+    /// lifecycle controller marks them `NotReady` after `grace` (see
+    /// [`crate::model::faults::FaultSpec::NodeFailure`]).
     NodesDown {
         /// The nodes.
         nodes: Vec<u32>,
@@ -391,6 +394,23 @@ pub enum FaultKind {
         /// Added to each sampled latency, in milliseconds.
         added_ms: f64,
     },
+}
+
+/// kube-controller-manager's node lifecycle controller settings (its flags of the same
+/// names), validated.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NodeLifecycle {
+    /// `--node-monitor-period`: the time between its passes (> 0).
+    pub monitor_period: SimTime,
+    /// `--node-eviction-rate`: `NoExecute` taints per second per zone (>= 0).
+    pub eviction_rate: f64,
+    /// `--secondary-node-eviction-rate`: the same in a large zone in partial disruption.
+    pub secondary_eviction_rate: f64,
+    /// `--unhealthy-zone-threshold`: the share of `NotReady` nodes of a zone in partial
+    /// disruption.
+    pub unhealthy_zone_threshold: f64,
+    /// `--large-cluster-size-threshold`: a zone with more nodes is large.
+    pub large_cluster_size_threshold: u32,
 }
 
 /// The users' retry policy.

@@ -1,6 +1,7 @@
 //! Chaos on the twin: killed pods replaced by their ReplicaSet, node failures and outages on
-//! Kubernetes' timeline (unanswered calls until `NotReady` after the node monitor grace
-//! period, eviction after the toleration of the `unreachable` taint, replacements placed
+//! Kubernetes' timeline (unanswered calls until the node lifecycle controller's pass marks
+//! the node `NotReady` after the node monitor grace period, eviction after the toleration
+//! of the `unreachable:NoExecute` taint the next pass adds, replacements placed
 //! elsewhere), container crashes restarted in place with CrashLoopBackOff, degraded links,
 //! the users' retries and timeouts, and the accounting identity and determinism under all
 //! of them.
@@ -128,10 +129,12 @@ spec:
     .into()
 }
 
-/// The outage on Kubernetes' timeline: the node is `NotReady` 40 s after it failed (the
-/// grace period given), the pods are evicted 300 s later (the default toleration) and their
-/// replacements go far; they stay there after the recovery (the scheduler does not move
-/// running pods).
+/// The outage on Kubernetes' timeline: the node fails at 20 s, on a pass of the node
+/// lifecycle controller (every 5 s), which hears from it last; it is `NotReady` 40 s later
+/// (the grace period given), tainted `NoExecute` at the next pass (its zone, one node
+/// fully down, keeps the default rate because the other zone is healthy), the pods are
+/// evicted 300 s after that (the default toleration) and their replacements go far; they
+/// stay there after the recovery (the scheduler does not move running pods).
 #[test]
 fn a_location_outage_moves_the_pods_and_the_latency_follows() {
     let flows = "    - {endSeconds: 500, arrivals: {type: constant, rate: 20}}";
@@ -158,9 +161,24 @@ fn a_location_outage_moves_the_pods_and_the_latency_follows() {
         [
             (20.0, "location near failed", 2),
             (60.0, "node near-pool-0 NotReady (2 pods not ready)", 0),
-            (360.0, "pod app-0 evicted from node near-pool-0", 1),
-            (360.0, "pod app-1 evicted from node near-pool-0", 1),
-            (420.0, "location near recovered", 0)
+            (
+                60.0,
+                "zone near FullDisruption (1 of 1 nodes NotReady): NoExecute taints at 0.1 nodes/s",
+                0
+            ),
+            (
+                65.0,
+                "node near-pool-0 tainted node.kubernetes.io/unreachable:NoExecute",
+                0
+            ),
+            (365.0, "pod app-0 evicted from node near-pool-0", 1),
+            (365.0, "pod app-1 evicted from node near-pool-0", 1),
+            (420.0, "location near recovered", 0),
+            (
+                420.0,
+                "zone near Normal (0 of 1 nodes NotReady): NoExecute taints at 0.1 nodes/s",
+                0
+            )
         ]
     );
     let row = |t: usize| &r.timeseries[t];
@@ -323,11 +341,13 @@ fn near_pair(end: u32, faults: &str, extra: &str) -> String {
 }
 
 /// Kubernetes' node failure timeline, exact with constant arrivals (one a second, at
-/// whole seconds): failed at 10.5 s, `NotReady` 40 s later (the grace period given),
-/// evicted 300 s after that (DefaultTolerationSeconds). Until `NotReady` the dead pods
-/// are endpoints and the 40 requests of 11..=50 s go unanswered (no timeout: failed, not
-/// refused); then no endpoint is left until the replacements are ready far away, and the
-/// 300 requests of 51..=350 s are rejected.
+/// whole seconds) and the node lifecycle controller's passes every 5 s: failed at 10.5 s,
+/// last heard at the pass at 15 s, `NotReady` at the pass 40 s after that (the grace
+/// period given), tainted `NoExecute` at the next pass (60 s) and evicted 300 s later
+/// (DefaultTolerationSeconds). Until `NotReady` the dead pods are endpoints and the 44
+/// requests of 11..=54 s go unanswered (no timeout: failed, not refused); then no endpoint
+/// is left until the replacements are ready far away, and the 305 requests of 55..=359 s
+/// are rejected (a pass comes before the request of its second).
 #[test]
 fn a_failed_node_is_not_ready_after_the_grace_period_and_evicted_after_the_toleration() {
     let faults = "    - {type: nodeFailure, node: near-pool-0, atSeconds: 10.5, nodeMonitorGracePeriodSeconds: 40}";
@@ -342,19 +362,27 @@ fn a_failed_node_is_not_ready_after_the_grace_period_and_evicted_after_the_toler
             q.failed_pod_lost,
             q.timed_out
         ),
-        (400, 40, 40, 0, 0),
+        (400, 44, 44, 0, 0),
         "{q:?}"
     );
-    assert_eq!((q.rejected, q.rejected_no_endpoints), (300, 300), "{q:?}");
-    assert_eq!(q.completed, 60, "{q:?}");
+    assert_eq!((q.rejected, q.rejected_no_endpoints), (305, 305), "{q:?}");
+    assert_eq!(q.completed, 51, "{q:?}");
     let what: Vec<_> = r.faults.iter().map(|f| (f.at, f.what.as_str())).collect();
     assert_eq!(
         what,
         [
             (10.5, "node near-pool-0 failed"),
-            (50.5, "node near-pool-0 NotReady (2 pods not ready)"),
-            (350.5, "pod app-0 evicted from node near-pool-0"),
-            (350.5, "pod app-1 evicted from node near-pool-0"),
+            (55.0, "node near-pool-0 NotReady (2 pods not ready)"),
+            (
+                55.0,
+                "zone near FullDisruption (1 of 1 nodes NotReady): NoExecute taints at 0.1 nodes/s"
+            ),
+            (
+                60.0,
+                "node near-pool-0 tainted node.kubernetes.io/unreachable:NoExecute"
+            ),
+            (360.0, "pod app-0 evicted from node near-pool-0"),
+            (360.0, "pod app-1 evicted from node near-pool-0"),
         ]
     );
     // Row `t` shows the end of second `t`: the API still calls the dead pods ready until
@@ -375,9 +403,9 @@ fn a_failed_node_is_not_ready_after_the_grace_period_and_evicted_after_the_toler
     assert!(!r.clusters[0].pods.contains_key("app"), "{:?}", r.clusters);
 }
 
-/// With a per-try timeout the unanswered calls time out instead: the same 40 requests,
+/// With a per-try timeout the unanswered calls time out instead: the same 44 requests,
 /// now counted as timed out; with a retry the second attempt (after 400 ms, still before
-/// `NotReady` for the request of 50 s) meets the same dead endpoints.
+/// `NotReady` for the request of 54 s) meets the same dead endpoints.
 #[test]
 fn unanswered_calls_time_out() {
     let faults = "    - {type: nodeFailure, node: near-pool-0, atSeconds: 10.5, nodeMonitorGracePeriodSeconds: 40}";
@@ -388,18 +416,19 @@ fn unanswered_calls_time_out() {
     let r = simulate(&yaml);
     assert_accounted(&r);
     let q = r.requests;
-    assert_eq!((q.unanswered, q.timed_out, q.failed), (80, 80, 40), "{q:?}");
-    // Rejections are retried too, and rejected again: 300 requests, 600 attempts.
+    assert_eq!((q.unanswered, q.timed_out, q.failed), (88, 88, 44), "{q:?}");
+    // Rejections are retried too, and rejected again: 305 requests, 610 attempts.
     assert_eq!(
         (q.rejected, q.rejected_no_endpoints, q.retries),
-        (300, 600, 40 + 300),
+        (305, 610, 44 + 305),
         "{q:?}"
     );
 }
 
 /// The default grace period (50 s, Kubernetes >= 1.32) and the pods' own toleration of
 /// the `unreachable` taint (60 s instead of the default 300 s); an outage takes the same
-/// path as a node failure.
+/// path as a node failure: last heard at the pass at 15 s, `NotReady` at 65 s, tainted at
+/// 70 s, evicted at 130 s.
 #[test]
 fn the_pods_toleration_sets_the_eviction_time() {
     let faults = "    - {type: outage, location: near, atSeconds: 10.5}";
@@ -412,16 +441,26 @@ fn the_pods_toleration_sets_the_eviction_time() {
         what,
         [
             (10.5, "location near failed"),
-            (60.5, "node near-pool-0 NotReady (2 pods not ready)"),
-            (120.5, "pod app-0 evicted from node near-pool-0"),
-            (120.5, "pod app-1 evicted from node near-pool-0"),
+            (65.0, "node near-pool-0 NotReady (2 pods not ready)"),
+            (
+                65.0,
+                "zone near FullDisruption (1 of 1 nodes NotReady): NoExecute taints at 0.1 nodes/s"
+            ),
+            (
+                70.0,
+                "node near-pool-0 tainted node.kubernetes.io/unreachable:NoExecute"
+            ),
+            (130.0, "pod app-0 evicted from node near-pool-0"),
+            (130.0, "pod app-1 evicted from node near-pool-0"),
         ]
     );
+    // Unanswered: the requests of 11..=64 s; rejected: those of 65..=129 s.
     let q = r.requests;
-    assert_eq!((q.unanswered, q.rejected), (50, 60), "{q:?}");
+    assert_eq!((q.unanswered, q.rejected), (54, 65), "{q:?}");
 }
 
-/// The Simulation's grace period applies to faults that give none.
+/// The Simulation's grace period applies to faults that give none: `NotReady` at the pass
+/// 20 s after the one at 15 s.
 #[test]
 fn the_simulation_sets_the_grace_period() {
     let faults = "    - {type: nodeFailure, node: near-pool-0, atSeconds: 10.5}";
@@ -430,8 +469,8 @@ fn the_simulation_sets_the_grace_period() {
         faults,
         "\n  nodeMonitorGracePeriodSeconds: 20",
     ));
-    assert_eq!(r.faults[1].at, 30.5, "{:?}", r.faults);
-    assert_eq!(r.requests.unanswered, 20);
+    assert_eq!(r.faults[1].at, 35.0, "{:?}", r.faults);
+    assert_eq!(r.requests.unanswered, 24);
 }
 
 /// A node back before it is `NotReady`: its pods never left the endpoints, are not

@@ -21,6 +21,7 @@ mod live_chain;
 #[cfg(feature = "operator")]
 #[path = "../fixtures/live_chain.rs"]
 mod live_chain_bin;
+mod node_lifecycle;
 #[cfg(feature = "operator")]
 #[path = "../fixtures/prom/openmetrics.rs"]
 mod openmetrics;

@@ -7,13 +7,24 @@ use crate::model::faults::FaultSpec;
 use crate::model::kinds::{SimulationSpec, WorkloadSpec};
 use crate::model::{Doc, Object, ScenarioError};
 use crate::sim::time::SimTime;
-use crate::sim::world::{DeploymentDef, Fault, FaultKind, NodeDef, RetryPolicy};
+use crate::sim::world::{DeploymentDef, Fault, FaultKind, NodeDef, NodeLifecycle, RetryPolicy};
 
 use super::{dist, join};
 
 /// kube-controller-manager's default `--node-monitor-grace-period`, in seconds: 50 since
 /// Kubernetes v1.32 (kubernetes/kubernetes#126287), 40 before.
 const NODE_MONITOR_GRACE_PERIOD_SECONDS: f64 = 50.0;
+
+/// kube-controller-manager's defaults for the node lifecycle controller's other flags:
+/// `--node-monitor-period` 5 s, `--node-eviction-rate` 0.1, `--secondary-node-eviction-rate`
+/// 0.01, `--unhealthy-zone-threshold` 0.55, `--large-cluster-size-threshold` 50.
+const DEFAULT_NODE_LIFECYCLE: NodeLifecycle = NodeLifecycle {
+    monitor_period: SimTime(5_000_000_000),
+    eviction_rate: 0.1,
+    secondary_eviction_rate: 0.01,
+    unhealthy_zone_threshold: 0.55,
+    large_cluster_size_threshold: 50,
+};
 
 /// The names faults refer to.
 pub(super) struct Names<'a> {
@@ -298,6 +309,54 @@ pub(super) fn faults(
     }
     out.sort_by_key(|f| f.at);
     Ok(out)
+}
+
+/// The node lifecycle controller's settings: the Simulation's `nodeMonitorPeriodSeconds`,
+/// `nodeEvictionRate`, `secondaryNodeEvictionRate`, `unhealthyZoneThreshold` and
+/// `largeClusterSizeThreshold`, with kube-controller-manager's defaults.
+pub(super) fn node_lifecycle(
+    sim: &Doc<Object<SimulationSpec>>,
+    sname: &str,
+) -> Result<NodeLifecycle, ScenarioError> {
+    let spec = &sim.object.spec;
+    let d = DEFAULT_NODE_LIFECYCLE;
+    let at_least_zero = |value: Option<f64>, default: f64, field: &str| match value {
+        None => Ok(default),
+        Some(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Some(v) => Err(sim.invalid(sname, field, format!("must be >= 0, got {v}"))),
+    };
+    let monitor_period = match spec.node_monitor_period_seconds {
+        None => d.monitor_period,
+        Some(p) if p.is_finite() && SimTime::from_secs(p) > SimTime::ZERO => SimTime::from_secs(p),
+        Some(p) => {
+            return Err(sim.invalid(
+                sname,
+                "spec.nodeMonitorPeriodSeconds",
+                format!("must be > 0 seconds, got {p}"),
+            ));
+        }
+    };
+    Ok(NodeLifecycle {
+        monitor_period,
+        eviction_rate: at_least_zero(
+            spec.node_eviction_rate,
+            d.eviction_rate,
+            "spec.nodeEvictionRate",
+        )?,
+        secondary_eviction_rate: at_least_zero(
+            spec.secondary_node_eviction_rate,
+            d.secondary_eviction_rate,
+            "spec.secondaryNodeEvictionRate",
+        )?,
+        unhealthy_zone_threshold: at_least_zero(
+            spec.unhealthy_zone_threshold,
+            d.unhealthy_zone_threshold,
+            "spec.unhealthyZoneThreshold",
+        )?,
+        large_cluster_size_threshold: spec
+            .large_cluster_size_threshold
+            .unwrap_or(d.large_cluster_size_threshold),
+    })
 }
 
 /// A node monitor grace period in seconds, `>= 0`.

@@ -363,6 +363,7 @@ pub fn build(scenario: &Scenario, options: BuildOptions) -> Result<World, Scenar
         nodes: &nodes,
     };
     let faults = faults::faults(sim, &sname, &names, &mut deployments)?;
+    let node_lifecycle = faults::node_lifecycle(sim, &sname)?;
     let retry = faults::retry_policy(workload, &wname)?;
     let metrics_server = metrics_server(sim, &sname)?;
     let warnings = cpu_request_warnings(scenario, &autoscalers);
@@ -372,6 +373,7 @@ pub fn build(scenario: &Scenario, options: BuildOptions) -> Result<World, Scenar
         metrics_server,
         warnings,
         faults,
+        node_lifecycle,
         retry,
         locations,
         clusters,

@@ -3,19 +3,18 @@
 //! **A node failure** follows the node lifecycle controller and taint-based eviction. At
 //! the failure the node stops answering: its containers stop, the work they held and every
 //! call sent to its pods afterwards is lost without an answer (the caller waits for its
-//! timeout), yet the pods stay `Ready` endpoints, because nothing has noticed. After the
-//! node monitor grace period the node is marked `NotReady`: its pods' `Ready` condition
-//! turns false (the endpoints controller drops them) and the node gets the
-//! `node.kubernetes.io/unreachable` taints, `NoSchedule` (the scheduler avoids it) and
-//! `NoExecute`. The taint manager evicts each pod when its toleration of that taint runs
-//! out (300 s, added by the DefaultTolerationSeconds admission plugin, unless the pod
-//! spec tolerates the taint itself); the evicted pod is `Terminating` (no kubelet confirms
-//! the deletion) and its ReplicaSet replaces it elsewhere. When the node comes back its
-//! kubelet finishes the deletions and restarts the other pods' containers in place.
-//! Not modelled: the kubelet's heartbeat period and the controller's 5 s monitor period
-//! (the node is `NotReady` exactly one grace period after it failed), the eviction rate
-//! limits, and the zone disruption modes that slow or stop evictions when most of a
-//! zone's nodes are down.
+//! timeout), yet the pods stay `Ready` endpoints, because nothing has noticed. When the
+//! controller's monitor pass finds the node silent for the node monitor grace period it
+//! marks it `NotReady`: its pods' `Ready` condition turns false (the endpoints controller
+//! drops them) and it gets the `node.kubernetes.io/unreachable:NoSchedule` taint (the
+//! scheduler avoids it). The `unreachable:NoExecute` taint follows at the next pass or
+//! later, at the rate the node's zone allows, and never while every zone is down (see
+//! [`super::node_lifecycle`]). The taint manager evicts each pod when its toleration of
+//! that taint runs out (300 s, added by the DefaultTolerationSeconds admission plugin,
+//! unless the pod spec tolerates the taint itself); the evicted pod is `Terminating` (no
+//! kubelet confirms the deletion) and its ReplicaSet replaces it elsewhere. A lifted taint
+//! cancels the evictions not yet done. When the node comes back its kubelet finishes the
+//! deletions and restarts the other pods' containers in place.
 //!
 //! **A container crash** under `restartPolicy: Always` restarts the container in place
 //! (same pod, same node, same slot): the work it held fails at once (connection reset),
@@ -117,22 +116,17 @@ fn unreachable_taint(effect: &str) -> Taint {
     }
 }
 
-/// A node's failure state.
+/// A node's failure state, as its kubelet and the node lifecycle controller see it.
 #[derive(Clone, Debug, Default)]
 pub(super) struct NodeState {
     /// Active faults holding it down.
     pub down: u16,
-    /// Counts failures and recoveries, to void a pending `NodeNotReady`.
-    pub epoch: u32,
-    /// While `NotReady`: its taints with the `unreachable` ones added.
-    not_ready: Option<Vec<Taint>>,
-}
-
-impl NodeState {
-    /// Its taints while it is `NotReady` (else the node's own apply).
-    pub fn taints(&self) -> Option<&[Taint]> {
-        self.not_ready.as_deref()
-    }
+    /// While it is down and still `Ready`: the controller's pass that marks it `NotReady`.
+    pub not_ready_at: SimTime,
+    /// Its `Ready` condition is `Unknown`: marked `NotReady` and not back since.
+    pub unknown: bool,
+    /// When it got the `unreachable:NoExecute` taint, while it has it.
+    pub tainted_at: Option<SimTime>,
 }
 
 /// How a stopped container's work is lost.
@@ -310,14 +304,11 @@ impl Engine<'_> {
         self.answer(job, delay);
     }
 
-    /// Node `node` fails (its first active fault starts): its containers stop, and it is
-    /// marked `NotReady` after `grace`. Returns the pods whose containers stopped.
+    /// Node `node` fails (its first active fault starts): its containers stop, and the node
+    /// lifecycle controller marks it `NotReady` after `grace`. Returns the pods whose
+    /// containers stopped.
     pub(super) fn fail_node(&mut self, node: u32, grace: SimTime) -> u32 {
-        let state = &mut self.nodes[node as usize];
-        state.epoch += 1;
-        let epoch = state.epoch;
-        self.queue
-            .push(self.now + grace, Event::NodeNotReady(node, epoch));
+        self.lifecycle_node_failed(node, grace);
         let mut stopped = 0;
         for pod in self.pods_on(node) {
             let p = &self.pods[pod as usize];
@@ -327,12 +318,12 @@ impl Engine<'_> {
         stopped
     }
 
-    /// A pod is bound to a failed node: its container cannot start; if the node is
-    /// already `NotReady` the taint manager evicts it in due time.
+    /// A pod is bound to a failed node: its container cannot start; if the node has the
+    /// `NoExecute` taint the taint manager evicts it in due time.
     pub(super) fn bound_to_failed_node(&mut self, pod: u32) {
         let p = &mut self.pods[pod as usize];
         p.down = true;
-        if self.nodes[p.node as usize].not_ready.is_some() {
+        if self.nodes[p.node as usize].tainted_at.is_some() {
             self.schedule_eviction(pod);
         }
     }
@@ -346,30 +337,34 @@ impl Engine<'_> {
         }
     }
 
-    /// The node lifecycle controller marks a failed node `NotReady`.
-    pub(super) fn on_node_not_ready(&mut self, node: u32, epoch: u32) {
+    /// Gives the scheduler the node's taints: its own, plus the `unreachable` ones the
+    /// node lifecycle controller has put on it.
+    fn set_node_taints(&mut self, node: u32) {
         let state = &self.nodes[node as usize];
-        if state.epoch != epoch || state.down == 0 {
-            return;
-        }
         let mut taints = self.w.nodes[node as usize].taints.clone();
-        taints.extend(["NoSchedule", "NoExecute"].map(unreachable_taint));
-        self.nodes[node as usize].not_ready = Some(taints);
-        let taints = self.nodes[node as usize].taints().unwrap_or_default();
-        self.scheduler.set_taints(node as usize, taints);
+        if state.unknown {
+            taints.push(unreachable_taint("NoSchedule"));
+        }
+        if state.tainted_at.is_some() {
+            taints.push(unreachable_taint("NoExecute"));
+        }
+        self.scheduler.set_taints(node as usize, &taints);
+    }
+
+    /// The node lifecycle controller has marked a failed node `NotReady`: its pods' `Ready`
+    /// condition turns false (the endpoints controller drops them) and it gets the
+    /// `unreachable:NoSchedule` taint.
+    pub(super) fn node_not_ready(&mut self, node: u32) {
+        self.set_node_taints(node);
         let mut unready = 0;
         for pod in self.pods_on(node) {
-            let phase = self.pods[pod as usize].phase;
-            if phase == PodPhase::Ready {
+            if self.pods[pod as usize].phase == PodPhase::Ready {
                 self.remove_endpoint(pod);
                 let p = &mut self.pods[pod as usize];
                 p.phase = PodPhase::Starting;
                 p.since = self.now;
                 p.ready_at = SimTime::NEVER;
                 unready += 1;
-            }
-            if phase < PodPhase::Terminating {
-                self.schedule_eviction(pod);
             }
         }
         let name = &self.w.nodes[node as usize].name;
@@ -379,12 +374,43 @@ impl Engine<'_> {
         );
     }
 
-    /// The taint manager deletes a pod from a `NotReady` node; its ReplicaSet replaces it.
+    /// The node lifecycle controller gives a `NotReady` node the `unreachable:NoExecute`
+    /// taint: the taint manager evicts each of its pods when the pod's toleration runs out.
+    pub(super) fn taint_no_execute(&mut self, node: u32) {
+        self.nodes[node as usize].tainted_at = Some(self.now);
+        self.set_node_taints(node);
+        for pod in self.pods_on(node) {
+            if self.pods[pod as usize].phase < PodPhase::Terminating {
+                self.schedule_eviction(pod);
+            }
+        }
+        let name = &self.w.nodes[node as usize].name;
+        self.log_fault(format!("node {name} tainted {UNREACHABLE}:NoExecute"), 0);
+    }
+
+    /// The node lifecycle controller lifts a node's `NoExecute` taint: the taint manager
+    /// cancels the evictions it scheduled.
+    pub(super) fn lift_no_execute(&mut self, node: u32) {
+        self.nodes[node as usize].tainted_at = None;
+        self.set_node_taints(node);
+    }
+
+    /// The taint manager deletes a pod from a tainted node; its ReplicaSet replaces it. The
+    /// eviction is void if the taint was lifted since (or lifted and put back later).
     pub(super) fn on_evict(&mut self, pod: u32, epoch: u32) {
-        let p = &mut self.pods[pod as usize];
+        let p = &self.pods[pod as usize];
         if p.epoch != epoch || p.phase >= PodPhase::Terminating {
             return;
         }
+        let tolerations = &self.w.deployments[p.deployment as usize].tolerations;
+        let due = self.nodes[p.node as usize]
+            .tainted_at
+            .zip(eviction_delay(tolerations))
+            .map(|(tainted, delay)| tainted + delay);
+        if due.is_none_or(|due| due > self.now) {
+            return;
+        }
+        let p = &mut self.pods[pod as usize];
         p.phase = PodPhase::Terminating;
         p.since = self.now;
         self.scheduler
@@ -401,11 +427,8 @@ impl Engine<'_> {
     /// deletions of its `Terminating` pods, starts its pending pods and restarts the others'
     /// containers.
     pub(super) fn recover_node(&mut self, node: u32) {
-        let state = &mut self.nodes[node as usize];
-        state.epoch += 1;
-        state.not_ready = None;
-        self.scheduler
-            .set_taints(node as usize, &self.w.nodes[node as usize].taints);
+        self.lifecycle_node_back(node);
+        self.set_node_taints(node);
         for pod in self.pods_on(node) {
             match self.pods[pod as usize].phase {
                 PodPhase::Terminating => self.gone(pod),

@@ -11,12 +11,14 @@
 //!
 //! The handlers live by concern: [`requests`] (the request path), [`pods`] (pod lifecycle,
 //! ReplicaSets, pod deaths), [`failures`] (node failures and container crashes as
-//! Kubernetes handles them), [`control`] (autoscaler syncs and faults) and [`summary`]
-//! (time series and the final report).
+//! Kubernetes handles them), [`node_lifecycle`] (the node lifecycle controller: `NotReady`
+//! nodes, eviction rate limits, zone disruption), [`control`] (autoscaler syncs and faults)
+//! and [`summary`] (time series and the final report).
 
 mod control;
 mod cpu;
 mod failures;
+mod node_lifecycle;
 mod pods;
 mod requests;
 mod summary;
@@ -67,9 +69,12 @@ enum Event {
     Crash(u32, u32),
     /// The kubelet restarts a crashed container.
     Restart(u32, u32),
-    /// A failed node is marked `NotReady`: (node, its epoch).
-    NodeNotReady(u32, u32),
-    /// The taint manager evicts a pod from a `NotReady` node.
+    /// The node lifecycle controller's monitor pass.
+    NodeMonitor,
+    /// The node lifecycle controller's tainter looks at a zone's queue: (zone, the zone's
+    /// generation when the event was made; void if it has changed since).
+    ZoneTaint(u32, u32),
+    /// The taint manager evicts a pod from a tainted node.
     Evict(u32, u32),
     /// An autoscaler's sync.
     Sync(u32),
@@ -313,6 +318,8 @@ struct Engine<'w> {
     allocated: Vec<Resources>,
     /// Each node's failure state.
     nodes: Vec<failures::NodeState>,
+    /// The node lifecycle controller's zones and taint queues.
+    lifecycle: node_lifecycle::Lifecycle,
     admitted: u64,
     stop_requests: u64,
     horizon: SimTime,
@@ -443,6 +450,7 @@ impl<'w> Engine<'w> {
             scheduler_rng: stream(seed, "scheduler"),
             allocated: vec![Resources::ZERO; w.nodes.len()],
             nodes: vec![failures::NodeState::default(); w.nodes.len()],
+            lifecycle: node_lifecycle::Lifecycle::new(&w.nodes, w.node_lifecycle.eviction_rate),
             admitted: 0,
             stop_requests: s.stop_requests.unwrap_or(u64::MAX),
             horizon: s.stop_time.unwrap_or(SimTime::NEVER),
@@ -519,7 +527,8 @@ impl<'w> Engine<'w> {
                 Event::Kill(pod, epoch) => self.on_kill(pod, epoch),
                 Event::Crash(pod, epoch) => self.on_crash(pod, epoch),
                 Event::Restart(pod, epoch) => self.on_restart(pod, epoch),
-                Event::NodeNotReady(node, epoch) => self.on_node_not_ready(node, epoch),
+                Event::NodeMonitor => self.on_node_monitor(),
+                Event::ZoneTaint(zone, generation) => self.on_zone_taint(zone, generation),
                 Event::Evict(pod, epoch) => self.on_evict(pod, epoch),
                 Event::Sync(a) => self.on_sync(a),
                 Event::FaultStart(f) => self.on_fault_start(f),
