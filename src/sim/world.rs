@@ -156,6 +156,9 @@ pub struct DeploymentDef {
     pub workers: u32,
     /// How its pods use CPU.
     pub cpu: CpuModel,
+    /// Each running container's CPU request (its limit when it has only a limit), read by
+    /// `ContainerResource` metrics.
+    pub container_cpu_requests: Vec<ContainerCpu>,
     /// Maximum waiting requests per pod (`u32::MAX`: unbounded).
     pub queue_capacity: u32,
     /// Processing time, in milliseconds.
@@ -177,6 +180,9 @@ pub struct DeploymentDef {
     /// milliseconds, from a `containerCrash` fault with a rate or a lifetime.
     pub crash_lifetime: Option<Distribution>,
 }
+
+/// A running container's name and CPU request in millicores (`None`: it has none).
+pub type ContainerCpu = (String, Option<u64>);
 
 /// How a pod uses CPU: `per_request` millicores for each request processing, capped at
 /// `limit` (requests then slow down: see the engine's `cpu` module).

@@ -287,6 +287,81 @@ fn a_cpu_hpa_on_pods_without_cpu_requests_warns_and_reports_failed_get_resource_
     assert!(world.warnings.is_empty(), "{:?}", world.warnings);
 }
 
+/// A sidecar without a CPU request (an injected proxy) fails a `Resource` cpu metric, but
+/// not a `ContainerResource` one on the app container, which reads that container's request
+/// only; a `ContainerResource` metric on a container the pods do not run fails with
+/// `FailedGetContainerResourceMetric`. The build warns exactly when the HPA cannot work.
+#[test]
+fn a_container_resource_hpa_reads_its_container_and_ignores_a_sidecar_without_a_request() {
+    let app = service("app", 2, "  serviceTime: {type: constant, value: 10}").replace(
+        "resources: {requests: {cpu: 100m, memory: 64Mi}}}]",
+        "resources: {requests: {cpu: 100m, memory: 64Mi}}}, {name: istio-proxy, image: proxy}]",
+    );
+    let yaml = format!(
+        "{}{app}{}{}",
+        topology(0.0),
+        cpu_hpa("app", 1, 10),
+        workload(
+            "app",
+            "    - {endSeconds: 100, arrivals: {type: constant, rate: 150}}",
+            "  seed: 1",
+        )
+    );
+    let on = |container: &str| {
+        yaml.replace(
+            "    - type: Resource\n      resource: {name: cpu,",
+            &format!(
+                "    - type: ContainerResource\n      containerResource: {{name: cpu, container: {container},"
+            ),
+        )
+    };
+    let build = |yaml: &str| {
+        let scenario = model::load_str(
+            std::path::Path::new("test.yaml"),
+            yaml,
+            std::path::Path::new("."),
+            &[],
+        )
+        .unwrap();
+        let world = sim::build(&scenario, BuildOptions::default()).unwrap();
+        let warnings: Vec<String> = world.warnings.iter().map(ToString::to_string).collect();
+        (warnings, sim::run(&world, &mut |_| {}))
+    };
+
+    let (warnings, r) = build(&yaml);
+    assert!(
+        warnings.len() == 1
+            && warnings[0]
+                .contains("container \"istio-proxy\" of Deployment/app has no CPU request"),
+        "{warnings:?}"
+    );
+    assert_eq!(
+        reasons(&r)[1],
+        ("ScalingActive", "False", "FailedGetResourceMetric")
+    );
+
+    // 150/s x 10 ms = 1.5 cores over 2 pods: 750m each, 750 % of main's 100m.
+    let (warnings, r) = build(&on("main"));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(
+        reasons(&r)[1],
+        ("ScalingActive", "True", "ValidMetricFound")
+    );
+    assert_eq!(r.autoscalers[0].replicas, 10, "{:?}", scalings(&r));
+
+    let (warnings, r) = build(&on("web"));
+    assert!(
+        warnings.len() == 1
+            && warnings[0].contains("Deployment/app's pods run no container \"web\""),
+        "{warnings:?}"
+    );
+    assert_eq!(
+        reasons(&r)[1],
+        ("ScalingActive", "False", "FailedGetContainerResourceMetric")
+    );
+    assert!(r.scaling.is_empty(), "{:?}", scalings(&r));
+}
+
 /// `sweep` and `optimize` print the build's warnings to stderr as `simulate` does, once
 /// however many configurations and replications share them.
 #[test]

@@ -5,7 +5,7 @@ use super::behavior::Behavior;
 use super::conditions::{Condition, ConditionType};
 use super::history::{HpaHistory, legacy_limit};
 use super::observation::{HpaObservation, MetricSample};
-use super::replica_calc::{self, CpuReadiness, MetricError, MetricProposal};
+use super::replica_calc::{self, CpuReadiness, CpuRequests, MetricError, MetricProposal};
 use super::{ReplicaBounds, ToleranceBand};
 use crate::sim::time::SimTime;
 
@@ -85,8 +85,8 @@ pub enum HpaMetric {
         /// `averageUtilization`, in percent (`> 0`).
         target_percent: u32,
         /// `containerResource.container` of a `ContainerResource` metric; `None` for a
-        /// `Resource` one. The twin measures the whole pod either way; the name only
-        /// shapes the status, as Kubernetes words it.
+        /// `Resource` one. A container's utilization is the pod's use (the twin does not
+        /// split it between containers) over that container's request.
         container: Option<String>,
     },
     /// `Resource` cpu (or `ContainerResource` cpu) with an `AverageValue` target.
@@ -178,6 +178,14 @@ impl HpaMetric {
         let message = format!("the HPA was unable to compute the replica count: {detail}");
         Condition::new(ConditionType::ScalingActive, false, reason, message)
     }
+}
+
+/// The CPU request of the containers named `name` among `containers`, as
+/// `calculatePodRequests` sums it: `None` when one of them has none.
+fn container_request(containers: &[(String, Option<u64>)], name: &str) -> Option<u64> {
+    (containers.iter())
+        .filter(|(n, _)| n == name)
+        .try_fold(0, |sum, (_, request)| Some(sum + (*request)?))
 }
 
 /// kube-controller-manager flags that shape HPA decisions, at their defaults.
@@ -442,9 +450,35 @@ impl HpaRule {
             .enumerate()
             .map(|(i, metric)| match (metric, obs.metrics.get(i)) {
                 (
-                    HpaMetric::CpuUtilization { target_percent, .. },
+                    HpaMetric::CpuUtilization {
+                        container: Some(name),
+                        ..
+                    }
+                    | HpaMetric::CpuAverageValue {
+                        container: Some(name),
+                        ..
+                    },
+                    _,
+                ) if !obs.containers.iter().any(|(n, _)| n == name) => {
+                    Err(MetricError::ContainerNotPresent {
+                        container: name.clone(),
+                    })
+                }
+                (
+                    HpaMetric::CpuUtilization {
+                        target_percent,
+                        container,
+                    },
                     Some(MetricSample::PerPod(s)),
-                ) => replica_calc::cpu_utilization(current, *target_percent, tol, pods, s, clock),
+                ) => {
+                    let of = match container {
+                        None => CpuRequests::Pod,
+                        Some(name) => {
+                            CpuRequests::Container(container_request(obs.containers, name))
+                        }
+                    };
+                    replica_calc::cpu_utilization(current, *target_percent, tol, pods, s, clock, of)
+                }
                 (
                     HpaMetric::CpuAverageValue {
                         target_millicores, ..

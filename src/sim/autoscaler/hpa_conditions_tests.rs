@@ -47,6 +47,7 @@ fn sync(
         spec_replicas: current,
         pods: &pods,
         metrics: &metrics,
+        containers: &[],
     };
     r.reconcile(ReplicaBounds::new(min, max).unwrap(), &obs, h)
 }
@@ -111,6 +112,7 @@ fn sync_with_a_pod_without_a_cpu_request(r: &HpaRule) -> HpaDecision {
         spec_replicas: 2,
         pods: &pods,
         metrics: &metrics,
+        containers: &[],
     };
     r.reconcile(
         ReplicaBounds::new(1, 10).unwrap(),
@@ -141,31 +143,86 @@ fn a_pod_without_a_cpu_request_fails_the_cpu_metric_and_nothing_scales() {
     );
 }
 
-/// A `ContainerResource` metric fails with its own reason, and the missing request is the
-/// named container's (`calculatePodRequests`: "missing request for cpu in container app of
-/// Pod ...").
-#[test]
-fn a_container_resource_metric_fails_with_its_own_reason_naming_the_container() {
+/// One sync of a `ContainerResource` cpu metric (target 50 %) on `container`, over two
+/// pods using 1000m each whose template runs `containers` (name, request). The pods'
+/// summed request is missing, as it is when any container has none.
+fn sync_container(container: &str, containers: &[(String, Option<u64>)]) -> HpaDecision {
     let r = HpaRule {
         metrics: vec![HpaMetric::CpuUtilization {
             target_percent: 50,
-            container: Some("app".into()),
+            container: Some(container.into()),
         }],
         ..rule(None)
     };
-    let d = sync_with_a_pod_without_a_cpu_request(&r);
-    assert_eq!((d.desired_replicas, d.rescale), (2, false));
-    assert_eq!(
-        status(&d),
-        [
-            ("AbleToScale", true, "SucceededGetScale"),
-            ("ScalingActive", false, "FailedGetContainerResourceMetric"),
-        ]
+    let now = at(0);
+    let pod = PodSample {
+        cpu_request_millis: None,
+        ..ready_pod(1000)
+    };
+    let samples = [sample(1000.0, now), sample(1000.0, now)];
+    let metrics = [MetricSample::PerPod(&samples)];
+    let obs = HpaObservation {
+        now,
+        spec_replicas: 2,
+        pods: &[pod, pod],
+        metrics: &metrics,
+        containers,
+    };
+    r.reconcile(
+        ReplicaBounds::new(1, 10).unwrap(),
+        &obs,
+        &mut HpaHistory::default(),
+    )
+}
+
+fn containers(list: &[(&str, Option<u64>)]) -> Vec<(String, Option<u64>)> {
+    list.iter().map(|(n, r)| ((*n).to_owned(), *r)).collect()
+}
+
+/// `calculatePodRequests` with a container name reads that container's request only: a
+/// sidecar without one does not fail the metric, and the utilization is the named
+/// container's (1000m of 500m: 200 %, ratio 4, 2 pods -> 8, which the legacy scale-up
+/// limit of max(2 x 2, 4) caps at 4).
+#[test]
+fn a_container_resource_metric_reads_only_its_container_request() {
+    let d = sync_container(
+        "app",
+        &containers(&[("app", Some(500)), ("istio-proxy", None)]),
+    );
+    assert_eq!((d.desired_replicas, d.rescale), (4, true));
+    assert_eq!(status(&d)[1], ("ScalingActive", true, "ValidMetricFound"));
+    assert_eq!(d.metrics[0].as_ref().map(|p| p.current), Ok(200.0));
+}
+
+/// A `ContainerResource` metric fails with its own reason when its container has no
+/// request ("missing request for cpu in container app of Pod ...") or is not in the pods
+/// ("container app not present in metrics for pod ...").
+#[test]
+fn a_container_resource_metric_fails_with_its_own_reason_naming_the_container() {
+    let failed = |d: &HpaDecision| {
+        assert_eq!((d.desired_replicas, d.rescale), (2, false));
+        assert_eq!(
+            status(d),
+            [
+                ("AbleToScale", true, "SucceededGetScale"),
+                ("ScalingActive", false, "FailedGetContainerResourceMetric"),
+            ]
+        );
+        d.conditions[1].message.clone()
+    };
+    let prefix = "the HPA was unable to compute the replica count: failed to get cpu utilization:";
+    let d = sync_container(
+        "app",
+        &containers(&[("app", None), ("istio-proxy", Some(100))]),
     );
     assert_eq!(
-        d.conditions[1].message,
-        "the HPA was unable to compute the replica count: failed to get cpu utilization: \
-         missing request for cpu in container app of pod #1 of the target"
+        failed(&d),
+        format!("{prefix} missing request for cpu in container app of pod #0 of the target")
+    );
+    let d = sync_container("web", &containers(&[("app", Some(500))]));
+    assert_eq!(
+        failed(&d),
+        format!("{prefix} container web not present in metrics for the target's pods")
     );
 }
 
@@ -291,6 +348,7 @@ fn zero_replicas_report_scaling_disabled() {
             spec_replicas: 0,
             pods: &[],
             metrics: &[],
+            containers: &[],
         },
         &mut HpaHistory::default(),
     );

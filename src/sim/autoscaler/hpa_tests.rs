@@ -62,6 +62,7 @@ fn sync(
             spec_replicas: current,
             pods: &pods,
             metrics: &metrics,
+            containers: &[],
         },
         h,
     )
@@ -152,6 +153,7 @@ fn step_load_rises_within_two_periods() {
             spec_replicas: current,
             pods: &pods,
             metrics: &[MetricSample::PerPod(&samples)],
+            containers: &[],
         };
         current = r.reconcile(bounds(1, 50), &obs, &mut h).desired_replicas;
         seen.push(current);
@@ -173,6 +175,7 @@ fn the_largest_metric_proposal_wins() {
         spec_replicas: 3,
         pods: &pods,
         metrics: &metrics,
+        containers: &[],
     };
     let d = r.reconcile(bounds(1, 10), &obs, &mut HpaHistory::default());
     assert_eq!(d.desired_replicas, 6);
@@ -206,6 +209,7 @@ fn a_failed_metric_blocks_scale_down_but_not_scale_up() {
             spec_replicas: 4,
             pods: &pods,
             metrics: &metrics,
+            containers: &[],
         };
         let d = r.reconcile(bounds(1, 10), &obs, &mut HpaHistory::default());
         assert_eq!(d.desired_replicas, expected);
@@ -245,6 +249,7 @@ fn zero_replicas_disables_scaling() {
             spec_replicas: 0,
             pods: &[],
             metrics: &[],
+            containers: &[],
         },
         &mut HpaHistory::default(),
     );
@@ -287,6 +292,7 @@ fn objects_use_object_samples_and_average_value_uses_status_replicas() {
         spec_replicas: 3,
         pods: &pods,
         metrics: &metrics,
+        containers: &[],
     };
     let d = r.reconcile(bounds(1, 20), &obs, &mut HpaHistory::default());
     assert_eq!(d.desired_replicas, 7);

@@ -89,6 +89,10 @@ pub struct HpaObservation<'a> {
     pub pods: &'a [PodSample],
     /// One sample per entry of [`super::HpaRule::metrics`], in the same order.
     pub metrics: &'a [MetricSample<'a>],
+    /// The name and CPU request (millicores; `None`: none) of each running container of
+    /// the target's pod template, which all its pods share: `ContainerResource` metrics
+    /// read the named container's.
+    pub containers: &'a [(String, Option<u64>)],
 }
 
 impl HpaObservation<'_> {
@@ -183,6 +187,7 @@ mod tests {
             spec_replicas: 4,
             pods: &pods,
             metrics: &[],
+            containers: &[],
         };
         assert_eq!(obs.status_replicas(), 3);
     }

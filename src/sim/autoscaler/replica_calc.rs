@@ -26,6 +26,12 @@ pub enum MetricError {
         /// Its index in [`super::HpaObservation::pods`].
         pod: usize,
     },
+    /// A `ContainerResource` metric names a container the target's pods do not run.
+    #[error("container {container} not present in metrics for the target's pods")]
+    ContainerNotPresent {
+        /// The metric's `container`.
+        container: String,
+    },
     /// The pods' CPU requests add up to zero.
     #[error("the cpu requests of the measured pods sum to zero")]
     ZeroRequests,
@@ -197,6 +203,18 @@ fn rebalanced(current: i64, ratio: f64, new_ratio: f64, counted: usize, tol: Tol
     replicas
 }
 
+/// What a CPU utilization is a percentage of (`calculatePodRequests`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CpuRequests {
+    /// Each pod's request ([`PodSample::cpu_request_millis`]): a `Resource` metric.
+    Pod,
+    /// The named container's request, the same in every pod of the target (`None`: it
+    /// has none): a `ContainerResource` metric.
+    /// The twin does not split a pod's CPU between its containers: the named one is taken
+    /// to use all of it.
+    Container(Option<u64>),
+}
+
 /// `GetResourceReplicas` for cpu: a utilization target in percent of the pods' requests.
 ///
 /// Unready pods (see `cpu_sample_unready`) and pending pods count as 0 % when the ready pods
@@ -210,6 +228,7 @@ pub(crate) fn cpu_utilization(
     pods: &[PodSample],
     samples: &[Option<PodMetric>],
     clock: CpuReadiness,
+    of: CpuRequests,
 ) -> Result<MetricProposal, MetricError> {
     check_aligned(pods, samples)?;
     let g = group_pods(pods, samples, Some(clock), 1.0);
@@ -220,7 +239,11 @@ pub(crate) fn cpu_utilization(
         .iter()
         .enumerate()
         .map(|(pod, p)| {
-            p.cpu_request_millis
+            let request = match of {
+                CpuRequests::Pod => p.cpu_request_millis,
+                CpuRequests::Container(request) => request,
+            };
+            request
                 .map(|r| r as i64)
                 .ok_or(MetricError::MissingRequest { pod })
         })

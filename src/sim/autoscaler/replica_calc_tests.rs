@@ -35,7 +35,15 @@ fn cpu(
     usage: &[Option<f64>],
 ) -> Result<MetricProposal, MetricError> {
     let now = at(1000.0);
-    cpu_utilization(current, target, TOL, pods, &samples(usage, now), clock(now))
+    cpu_utilization(
+        current,
+        target,
+        TOL,
+        pods,
+        &samples(usage, now),
+        clock(now),
+        CpuRequests::Pod,
+    )
 }
 
 /// Pods-metric proposal (values in the metric's unit, target in milli-units).
@@ -266,7 +274,7 @@ fn cpu_samples_taken_before_readiness_are_set_aside_during_initialization() {
     // Only the second pod: 900 / 1000 = 90 % → 1.8; the other at 0: 900 / 2000 = 45 % →
     // 0.9, within tolerance → keep 2.
     assert_eq!(
-        cpu_utilization(2, 50, TOL, &pods, &s, clock(now))
+        cpu_utilization(2, 50, TOL, &pods, &s, clock(now), CpuRequests::Pod)
             .unwrap()
             .replicas,
         2

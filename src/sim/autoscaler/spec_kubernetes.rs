@@ -2,9 +2,10 @@
 //! defaults (`pkg/apis/autoscaling/v2/defaults.go`) and validation rules
 //! (`pkg/apis/autoscaling/validation`), and the twin's own limits.
 //!
-//! Treatments to know about: `ContainerResource` cpu is measured as `Resource` cpu, because
-//! the twin measures CPU per pod, not per container (the metric keeps its container's name
-//! for the HPA's status: its metric name, condition reason and message); metric label
+//! Treatments to know about: a `ContainerResource` cpu metric divides the pod's whole use
+//! by its container's request, because the twin measures CPU per pod, not per container
+//! (the metric keeps its container's name for that request and for the HPA's status: its
+//! metric name, condition reason and message); metric label
 //! selectors (`metric.selector`) are ignored, because the twin's metrics carry no labels;
 //! `External` metrics are rejected.
 

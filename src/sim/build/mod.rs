@@ -366,7 +366,7 @@ pub fn build(scenario: &Scenario, options: BuildOptions) -> Result<World, Scenar
     let node_lifecycle = faults::node_lifecycle(sim, &sname)?;
     let retry = faults::retry_policy(workload, &wname)?;
     let metrics_server = metrics_server(sim, &sname)?;
-    let warnings = cpu_request_warnings(scenario, &autoscalers);
+    let warnings = cpu_request_warnings(scenario, &autoscalers, &deployments);
 
     Ok(World {
         autoscalers,

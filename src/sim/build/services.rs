@@ -13,7 +13,9 @@ use crate::model::{Doc, Scenario, ScenarioError};
 use crate::sim::autoscaler::{Autoscaler, HpaMetric, Rule};
 use crate::sim::service_time::{LoadTable, ServiceTime};
 use crate::sim::time::SimTime;
-use crate::sim::world::{CpuModel, DeploymentDef, LbPolicy, ServiceDef, Step, Warning};
+use crate::sim::world::{
+    ContainerCpu, CpuModel, DeploymentDef, LbPolicy, ServiceDef, Step, Warning,
+};
 
 use super::{LB_ANNOTATION, dist, name_of};
 
@@ -175,7 +177,7 @@ pub(super) fn deployments(
         if per_request == 0 {
             return Err(mdoc.invalid(&mname, "spec.cpuMillicores", "must be > 0"));
         }
-        let cpu = cpu_model(&pod, per_request)
+        let (cpu, container_cpu_requests) = cpu_model(&pod, per_request)
             .map_err(|(field, message)| doc.invalid(&object, field, message))?;
         let steps = m
             .calls
@@ -218,6 +220,7 @@ pub(super) fn deployments(
             namespace: (doc.object.metadata.namespace.clone()).unwrap_or_else(|| "default".into()),
             workers: m.workers,
             cpu,
+            container_cpu_requests,
             queue_capacity: m.queue_capacity.unwrap_or(u32::MAX),
             service_time,
             call_mode: m.call_mode,
@@ -307,8 +310,13 @@ fn cpu_of(
 /// How the pod uses CPU. Its limit: the pod-level one, else the sum of its running
 /// containers' when each has one (else unlimited). Its request as the HPA sums it: the
 /// pod-level one, else the containers' (a container with only a limit requests its limit,
-/// as the API server defaults it), `None` when one has neither. Errors are (field, message).
-fn cpu_model(pod: &PodSpec, per_request: u64) -> Result<CpuModel, (String, String)> {
+/// as the API server defaults it), `None` when one has neither. Also each running
+/// container's name and request so defaulted, for `ContainerResource` metrics. Errors are
+/// (field, message).
+fn cpu_model(
+    pod: &PodSpec,
+    per_request: u64,
+) -> Result<(CpuModel, Vec<ContainerCpu>), (String, String)> {
     let pod_level = pod.resources.as_ref();
     let pod_field = |kind: &str| format!("spec.template.spec.resources.{kind}.cpu");
     let pod_limit = cpu_of(pod_level.and_then(|r| r.limits.as_ref()), || {
@@ -319,6 +327,7 @@ fn cpu_model(pod: &PodSpec, per_request: u64) -> Result<CpuModel, (String, Strin
     })?;
     within_limit(pod_request, pod_limit, || pod_field("requests"))?;
     let (mut limit, mut request) = (Some(0u64), Some(0u64));
+    let mut containers = Vec::new();
     for (path, c) in running_containers(pod) {
         let resources = c.resources.as_ref();
         let field = |kind: &str| format!("{path}.resources.{kind}.cpu");
@@ -335,12 +344,14 @@ fn cpu_model(pod: &PodSpec, per_request: u64) -> Result<CpuModel, (String, Strin
         request = request
             .zip(own_request.or(own_limit))
             .map(|(a, b)| a.saturating_add(b));
+        containers.push((c.name.clone(), own_request.or(own_limit)));
     }
-    Ok(CpuModel {
+    let model = CpuModel {
         per_request,
         limit: pod_limit.map_or(limit, |l| unlimited_if_zero(Some(l))),
         request: pod_request.or(request),
-    })
+    };
+    Ok((model, containers))
 }
 
 /// A CPU limit of 0 sets no CFS quota: the kubelet leaves such a container unlimited.
@@ -364,42 +375,30 @@ fn within_limit(
     }
 }
 
-/// The first running container of `pod` with neither a CPU request nor a CPU limit (and
-/// no pod-level CPU request): Kubernetes' HPA then cannot compute CPU utilization.
-fn container_without_cpu_request(pod: &PodSpec) -> Option<String> {
-    fn has_cpu(list: &Option<BTreeMap<String, Quantity>>) -> bool {
-        list.as_ref().is_some_and(|l| l.contains_key("cpu"))
-    }
-    if pod.resources.as_ref().is_some_and(|r| has_cpu(&r.requests)) {
-        return None;
-    }
-    running_containers(pod)
-        .find(|(_, c)| {
-            !(c.resources.as_ref()).is_some_and(|r| has_cpu(&r.requests) || has_cpu(&r.limits))
-        })
-        .map(|(_, c)| c.name.clone())
-}
-
-/// One warning per CPU-utilization metric of a Kubernetes-rule HPA whose target's pods
-/// have a container without a CPU request: the live HPA would report `ScalingActive`
-/// `False` (`FailedGetResourceMetric`, or `FailedGetContainerResourceMetric` for a
-/// `ContainerResource` metric) and never scale on that metric, and so does the twin.
+/// One warning per CPU-utilization metric of a Kubernetes-rule HPA that cannot work on its
+/// target's pods: the live HPA would report `ScalingActive` `False`
+/// (`FailedGetResourceMetric`, or `FailedGetContainerResourceMetric` for a
+/// `ContainerResource` metric) and never scale on that metric, and so does the twin. A
+/// `Resource` metric fails when a running container has no CPU request (and the pod has
+/// none); a `ContainerResource` one when its container has none or does not run.
 pub(super) fn cpu_request_warnings(
     scenario: &Scenario,
     autoscalers: &[Autoscaler],
+    deployments: &[DeploymentDef],
 ) -> Vec<Warning> {
     let mut warnings = Vec::new();
     for (a, doc) in autoscalers.iter().zip(&scenario.autoscalers) {
         let Rule::Kubernetes(rule) = &a.rule else {
             continue;
         };
-        let target = scenario
-            .deployments
-            .iter()
-            .find(|d| d.object.metadata.name.as_deref() == Some(a.target.as_str()));
-        let pod = target.and_then(|d| d.object.spec.template.spec.as_ref());
-        let Some(container) = pod.and_then(container_without_cpu_request) else {
+        let Some(target) = deployments.iter().find(|d| d.name == a.target) else {
             continue;
+        };
+        let containers = &target.container_cpu_requests;
+        let without_request = |name: Option<&str>| {
+            (containers.iter())
+                .find(|(n, request)| request.is_none() && name.is_none_or(|name| n == name))
+                .map(|(n, _)| n)
         };
         for (i, metric) in rule.metrics.iter().enumerate() {
             let HpaMetric::CpuUtilization {
@@ -408,9 +407,33 @@ pub(super) fn cpu_request_warnings(
             else {
                 continue;
             };
-            let reason = match named {
-                None => "FailedGetResourceMetric",
-                Some(_) => "FailedGetContainerResourceMetric",
+            let problem = match named {
+                None if target.cpu.request.is_none() => without_request(None).map(|c| {
+                    format!(
+                        "container {c:?} of Deployment/{} has no CPU request: Kubernetes \
+                         reports ScalingActive=False (FailedGetResourceMetric: missing request \
+                         for cpu)",
+                        a.target
+                    )
+                }),
+                None => None,
+                Some(name) if !containers.iter().any(|(n, _)| n == name) => Some(format!(
+                    "Deployment/{}'s pods run no container {name:?}: Kubernetes reports \
+                     ScalingActive=False (FailedGetContainerResourceMetric: container {name} \
+                     not present in metrics)",
+                    a.target
+                )),
+                Some(name) => without_request(Some(name)).map(|c| {
+                    format!(
+                        "container {c:?} of Deployment/{} has no CPU request: Kubernetes \
+                         reports ScalingActive=False (FailedGetContainerResourceMetric: \
+                         missing request for cpu)",
+                        a.target
+                    )
+                }),
+            };
+            let Some(problem) = problem else {
+                continue;
             };
             // An HPA without `spec.metrics` gets Kubernetes' default 80 % cpu utilization.
             let field = match &doc.object.spec.metrics {
@@ -422,11 +445,8 @@ pub(super) fn cpu_request_warnings(
                 object: format!("HorizontalPodAutoscaler/{}", a.name),
                 field,
                 message: format!(
-                    "targets CPU utilization, but container {container:?} of Deployment/{} \
-                     has no CPU request: Kubernetes reports ScalingActive=False \
-                     ({reason}: missing request for cpu) and never scales on this metric; \
-                     so does the twin",
-                    a.target
+                    "targets CPU utilization, but {problem} and never scales on this metric; \
+                     so does the twin"
                 ),
             });
         }

@@ -42,6 +42,7 @@ impl Engine<'_> {
                     spec_replicas: current,
                     pods: &pods,
                     metrics: &metrics,
+                    containers: &w.deployments[dep as usize].container_cpu_requests,
                 };
                 let run = &mut self.autoscalers[a as usize];
                 let decision = rule.reconcile(spec.bounds, &obs, &mut run.history);
