@@ -219,12 +219,14 @@ fn the_metrics_window_lags_a_step_by_one_sync() {
     assert_eq!(scalings(&in_step)[0], (75.0, 2, 4));
 }
 
-/// A CPU-utilization HPA over `app`, whose container `main` requests no CPU.
-fn cpu_hpa_without_cpu_requests() -> String {
-    let app = with_resources(
-        service("app", 2, "  serviceTime: {type: constant, value: 10}"),
-        "resources: {requests: {memory: 64Mi}}",
-    );
+/// A CPU-utilization HPA (1 to 10 replicas) over `app` (2 pods, 10 ms a request, 150
+/// requests a second for 100 s), its Deployment's containers changed by `containers`.
+fn cpu_hpa_scenario(containers: impl FnOnce(String) -> String) -> String {
+    let app = containers(service(
+        "app",
+        2,
+        "  serviceTime: {type: constant, value: 10}",
+    ));
     format!(
         "{}{app}{}{}",
         topology(0.0),
@@ -235,6 +237,11 @@ fn cpu_hpa_without_cpu_requests() -> String {
             "  seed: 1",
         )
     )
+}
+
+/// A CPU-utilization HPA over `app`, whose container `main` requests no CPU.
+fn cpu_hpa_without_cpu_requests() -> String {
+    cpu_hpa_scenario(|app| with_resources(app, "resources: {requests: {memory: 64Mi}}"))
 }
 
 /// An HPA on CPU utilization of pods without a CPU request: the build warns, and the HPA
@@ -293,20 +300,12 @@ fn a_cpu_hpa_on_pods_without_cpu_requests_warns_and_reports_failed_get_resource_
 /// `FailedGetContainerResourceMetric`. The build warns exactly when the HPA cannot work.
 #[test]
 fn a_container_resource_hpa_reads_its_container_and_ignores_a_sidecar_without_a_request() {
-    let app = service("app", 2, "  serviceTime: {type: constant, value: 10}").replace(
-        "resources: {requests: {cpu: 100m, memory: 64Mi}}}]",
-        "resources: {requests: {cpu: 100m, memory: 64Mi}}}, {name: istio-proxy, image: proxy}]",
-    );
-    let yaml = format!(
-        "{}{app}{}{}",
-        topology(0.0),
-        cpu_hpa("app", 1, 10),
-        workload(
-            "app",
-            "    - {endSeconds: 100, arrivals: {type: constant, rate: 150}}",
-            "  seed: 1",
+    let yaml = cpu_hpa_scenario(|app| {
+        app.replace(
+            "resources: {requests: {cpu: 100m, memory: 64Mi}}}]",
+            "resources: {requests: {cpu: 100m, memory: 64Mi}}}, {name: istio-proxy, image: proxy}]",
         )
-    );
+    });
     let on = |container: &str| {
         yaml.replace(
             "    - type: Resource\n      resource: {name: cpu,",
