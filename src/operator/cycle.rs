@@ -84,13 +84,28 @@ pub enum CycleError {
     },
 }
 
-/// One decision of the search: a `--set` path and its candidate values.
+/// One decision of the search: `--set` paths and their candidate values.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decision {
-    /// `horizontalpodautoscaler/web:spec.minReplicas`.
-    pub path: String,
-    /// YAML values.
-    pub values: Vec<String>,
+    /// `horizontalpodautoscaler/web:spec.minReplicas`; two paths when an HPA's
+    /// `minReplicas` and `maxReplicas` are decided together.
+    pub paths: Vec<String>,
+    /// The candidates: a YAML value for each path.
+    pub values: Vec<Vec<String>>,
+}
+
+impl Decision {
+    fn one(path: String, values: Vec<String>) -> Self {
+        Decision {
+            paths: vec![path],
+            values: values.into_iter().map(|v| vec![v]).collect(),
+        }
+    }
+
+    /// Candidate `c` as (path, value) pairs.
+    fn settings(&self, c: usize) -> impl Iterator<Item = (&str, &str)> {
+        (self.paths.iter().zip(&self.values[c])).map(|(p, v)| (p.as_str(), v.as_str()))
+    }
 }
 
 /// The search space as `--set` decisions.
@@ -98,6 +113,10 @@ pub struct Decision {
 /// # Errors
 /// [`CycleError::SearchSpace`] for a dimension with neither or both of `hpa` and
 /// `deployment`, an inverted range, or nothing to vary.
+///
+/// An HPA's `minReplicas` and `maxReplicas` ranges make one decision of the pairs with
+/// `minReplicas <= maxReplicas`, which the API server requires: the search spends no
+/// budget on configurations Kubernetes would reject.
 pub fn decisions(space: &[SearchDimension]) -> Result<Vec<Decision>, CycleError> {
     let mut out = Vec::new();
     for (index, d) in space.iter().enumerate() {
@@ -109,52 +128,73 @@ pub fn decisions(space: &[SearchDimension]) -> Result<Vec<Decision>, CycleError>
             if lo < 0 || lo > hi {
                 return Err(bad(&format!("{field}: [{lo}, {hi}] is not a range")));
             }
-            Ok((lo..=hi).map(|v| v.to_string()).collect::<Vec<_>>())
+            Ok(lo..=hi)
         };
+        let values = |r: std::ops::RangeInclusive<i32>| r.map(|v| v.to_string()).collect();
         let before = out.len();
         match (&d.hpa, &d.deployment) {
             (Some(hpa), None) => {
                 let path = |field: &str| format!("horizontalpodautoscaler/{hpa}:{field}");
-                if let Some(r) = d.min_replicas {
-                    out.push(Decision {
-                        path: path("spec.minReplicas"),
-                        values: range(r, "minReplicas")?,
-                    });
-                }
-                if let Some(r) = d.max_replicas {
-                    out.push(Decision {
-                        path: path("spec.maxReplicas"),
-                        values: range(r, "maxReplicas")?,
-                    });
+                match (d.min_replicas, d.max_replicas) {
+                    (Some(min), Some(max)) => {
+                        let max = range(max, "maxReplicas")?;
+                        let pairs: Vec<Vec<String>> = range(min, "minReplicas")?
+                            .flat_map(|lo| {
+                                max.clone()
+                                    .filter(move |&hi| lo <= hi)
+                                    .map(move |hi| vec![lo.to_string(), hi.to_string()])
+                            })
+                            .collect();
+                        if pairs.is_empty() {
+                            return Err(bad("no minReplicas is at most a maxReplicas"));
+                        }
+                        out.push(Decision {
+                            paths: vec![path("spec.minReplicas"), path("spec.maxReplicas")],
+                            values: pairs,
+                        });
+                    }
+                    (min, max) => {
+                        if let Some(r) = min {
+                            out.push(Decision::one(
+                                path("spec.minReplicas"),
+                                values(range(r, "minReplicas")?),
+                            ));
+                        }
+                        if let Some(r) = max {
+                            out.push(Decision::one(
+                                path("spec.maxReplicas"),
+                                values(range(r, "maxReplicas")?),
+                            ));
+                        }
+                    }
                 }
                 if !d.target_cpu_utilization.is_empty() {
-                    out.push(Decision {
-                        path: path("spec.metrics[0].resource.target.averageUtilization"),
-                        values: d
-                            .target_cpu_utilization
+                    out.push(Decision::one(
+                        path("spec.metrics[0].resource.target.averageUtilization"),
+                        d.target_cpu_utilization
                             .iter()
                             .map(i32::to_string)
                             .collect(),
-                    });
+                    ));
                 }
             }
             (None, Some(deployment)) => {
                 let path = |field: &str| format!("deployment/{deployment}:{field}");
                 if let Some(r) = d.replicas {
-                    out.push(Decision {
-                        path: path("spec.replicas"),
-                        values: range(r, "replicas")?,
-                    });
+                    out.push(Decision::one(
+                        path("spec.replicas"),
+                        values(range(r, "replicas")?),
+                    ));
                 }
                 if let Some(affinity) = &d.node_affinity {
                     // "Anywhere" first, then one required label value per candidate.
                     let key = &affinity.key;
                     let mut values = vec!["{}".to_owned()];
                     values.extend(affinity.values.iter().map(|v| format!("{{{key}: {v}}}")));
-                    out.push(Decision {
-                        path: path("spec.template.spec.nodeSelector"),
+                    out.push(Decision::one(
+                        path("spec.template.spec.nodeSelector"),
                         values,
-                    });
+                    ));
                 }
             }
             _ => return Err(bad("set exactly one of hpa and deployment")),
@@ -271,7 +311,8 @@ impl Cycle<'_> {
         let configurations = AtomicU32::new(1);
         let overrides = |choice: &[usize]| -> Result<Vec<Override>, ScenarioError> {
             (decisions.iter().zip(choice))
-                .map(|(d, &c)| format!("{}={}", d.path, d.values[c]).parse::<Override>())
+                .flat_map(|(d, &c)| d.settings(c))
+                .map(|(path, value)| format!("{path}={value}").parse::<Override>())
                 .collect()
         };
         let mut evaluate = |batch: &[Vec<usize>]| -> Vec<Evaluation> {
@@ -282,7 +323,8 @@ impl Cycle<'_> {
                         return infeasible();
                     }
                     configurations.fetch_add(1, Ordering::Relaxed);
-                    // A configuration the scenario rejects (min > max) is infeasible.
+                    // A configuration the scenario rejects (a minReplicas range above the
+                    // HPA's own maxReplicas) is infeasible.
                     match overrides(choice).and_then(|o| self.predict(&o)) {
                         Ok(p) => self.evaluation(&p, objective),
                         Err(_) => infeasible(),
@@ -304,8 +346,8 @@ impl Cycle<'_> {
             )),
         };
         for c in result.iter().flat_map(|r| &r.evaluated) {
-            let settings: Vec<&str> = (decisions.iter().zip(&c.choice))
-                .map(|(d, &i)| d.values[i].as_str())
+            let settings: Vec<(&str, &str)> = (decisions.iter().zip(&c.choice))
+                .flat_map(|(d, &i)| d.settings(i))
                 .collect();
             tracing::debug!(?settings, evaluation = ?c.evaluation, "configuration evaluated");
         }
@@ -323,7 +365,8 @@ impl Cycle<'_> {
                 let prediction = self.predict(&overrides)?;
                 let patches = diff::diff(&self.load(&[])?, &self.load(&overrides)?).patches;
                 let settings = (decisions.iter().zip(&best.choice))
-                    .map(|(d, &c)| (d.path.clone(), d.values[c].clone()))
+                    .flat_map(|(d, &c)| d.settings(c))
+                    .map(|(path, value)| (path.to_owned(), value.to_owned()))
                     .collect();
                 (!patches.is_empty()).then_some(Proposal {
                     settings,
@@ -371,4 +414,61 @@ fn per_hour(runs: &[(Kpis, f64)], kpi: Kpi) -> Option<Estimate> {
         .filter_map(|(k, seconds)| Some(k.get(kpi)? * 3600.0 / seconds))
         .collect();
     Estimate::of(&values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hpa(min: Option<[i32; 2]>, max: Option<[i32; 2]>) -> SearchDimension {
+        SearchDimension {
+            hpa: Some("web".into()),
+            min_replicas: min,
+            max_replicas: max,
+            ..SearchDimension::default()
+        }
+    }
+
+    /// Kubernetes rejects an HPA with `minReplicas > maxReplicas`: the search offers only
+    /// the 6 valid pairs of [1, 3] x [1, 3], not all 9.
+    #[test]
+    fn an_hpas_replica_bounds_are_decided_together_min_at_most_max() {
+        let d = decisions(&[hpa(Some([1, 3]), Some([1, 3]))]).unwrap();
+        assert_eq!(d.len(), 1);
+        assert_eq!(
+            d[0].paths,
+            [
+                "horizontalpodautoscaler/web:spec.minReplicas",
+                "horizontalpodautoscaler/web:spec.maxReplicas"
+            ]
+        );
+        let pairs: Vec<String> = d[0].values.iter().map(|v| v.join("-")).collect();
+        assert_eq!(pairs, ["1-1", "1-2", "1-3", "2-2", "2-3", "3-3"]);
+        let settings: Vec<(&str, &str)> = d[0].settings(4).collect();
+        assert_eq!(
+            settings,
+            [
+                ("horizontalpodautoscaler/web:spec.minReplicas", "2"),
+                ("horizontalpodautoscaler/web:spec.maxReplicas", "3")
+            ]
+        );
+        // One bound alone stays one decision of one path.
+        let d = decisions(&[hpa(None, Some([2, 4]))]).unwrap();
+        assert_eq!(d[0].paths, ["horizontalpodautoscaler/web:spec.maxReplicas"]);
+        assert_eq!(d[0].values.len(), 3);
+    }
+
+    #[test]
+    fn replica_ranges_without_a_valid_pair_are_refused() {
+        let error = decisions(&[hpa(Some([4, 5]), Some([1, 3]))]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "spec.searchSpace[0]: no minReplicas is at most a maxReplicas"
+        );
+        let error = decisions(&[hpa(Some([3, 1]), None)]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "spec.searchSpace[0]: minReplicas: [3, 1] is not a range"
+        );
+    }
 }
