@@ -437,7 +437,9 @@ fn the_operator_fits_predicts_recommends_applies_and_rolls_back() {
             ],
             "",
         );
-        eventually("the rollback applied", 300, || async {
+        // The apply changed the HPA, which starts a cycle; the rollback waits for it, up to
+        // budget.maxCycleSeconds (60 s), so allow three times that.
+        eventually("the rollback applied", 900, || async {
             let h = hpa(cluster, &ns.name);
             (h["spec"]["minReplicas"] == before["spec"]["minReplicas"]
                 && h["spec"]["maxReplicas"] == before["spec"]["maxReplicas"])
