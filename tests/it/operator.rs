@@ -476,7 +476,7 @@ fn the_operator_fits_predicts_recommends_applies_and_rolls_back() {
             ],
             "",
         );
-        let at_risk = eventually("the cycle of the 1 ms SLO", 300, || async {
+        let at_risk = eventually("the cycle of the 1 ms SLO", 900, || async {
             let t = twin(cluster, &ns.name);
             (t["status"]["observedGeneration"] == t["metadata"]["generation"]).then_some(t)
         })
