@@ -152,9 +152,11 @@ impl HpaMetric {
         }
     }
 
-    /// The `ScalingActive` condition when this metric fails with `error`. A
-    /// `ContainerResource` metric fails with its own reason, and its missing request is
-    /// the named container's, as `calculatePodRequests` words it.
+    /// The `ScalingActive` condition when this metric fails with `error`, worded as
+    /// `computeStatusForResourceMetricGeneric` words it ("failed to get cpu utilization",
+    /// or "cpu usage" for an `AverageValue` target). A `ContainerResource` metric fails
+    /// with its own reason, and its missing request is the named container's, as
+    /// `calculatePodRequests` words it.
     fn failed_condition(&self, error: &MetricError) -> Condition {
         let (reason, detail) = match self {
             Self::CpuUtilization { container, .. } | Self::CpuAverageValue { container, .. } => {
@@ -170,7 +172,11 @@ impl HpaMetric {
                     }
                     _ => error.to_string(),
                 };
-                (reason, format!("failed to get cpu utilization: {error}"))
+                let what = match self {
+                    Self::CpuAverageValue { .. } => "usage",
+                    _ => "utilization",
+                };
+                (reason, format!("failed to get cpu {what}: {error}"))
             }
             Self::Pods { .. } => ("FailedGetPodsMetric", error.to_string()),
             Self::Object { .. } => ("FailedGetObjectMetric", error.to_string()),

@@ -420,3 +420,41 @@ fn metric_names_follow_horizontal_go() {
         ]
     );
 }
+
+/// An `AverageValue` cpu target fails as "failed to get cpu usage", a `Utilization` one
+/// as "failed to get cpu utilization" (`computeStatusForResourceMetricGeneric`).
+#[test]
+fn a_failed_cpu_average_value_metric_is_worded_as_usage() {
+    let r = HpaRule {
+        metrics: vec![HpaMetric::CpuAverageValue {
+            target_millicores: 500,
+            container: None,
+        }],
+        ..rule(None)
+    };
+    let now = at(0);
+    let pods = [ready_pod(1000), ready_pod(1000)];
+    let samples = [None, None];
+    let metrics = [MetricSample::PerPod(&samples)];
+    let obs = HpaObservation {
+        now,
+        spec_replicas: 2,
+        pods: &pods,
+        metrics: &metrics,
+        containers: &[],
+    };
+    let d = r.reconcile(
+        ReplicaBounds::new(1, 10).unwrap(),
+        &obs,
+        &mut HpaHistory::default(),
+    );
+    assert_eq!(
+        status(&d)[1],
+        ("ScalingActive", false, "FailedGetResourceMetric")
+    );
+    assert_eq!(
+        d.conditions[1].message,
+        "the HPA was unable to compute the replica count: failed to get cpu usage: \
+         did not receive metrics for targeted pods (pods might be unready)"
+    );
+}
