@@ -385,7 +385,14 @@ pub struct ModelSummary {
     pub requests_per_second: f64,
     /// One entry per service.
     pub services: Vec<ServiceFit>,
+    /// What the import and the build found questionable (a default used, an HPA that
+    /// cannot work), at most [`MAX_WARNINGS`] of them, the last line saying how many more.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
+
+/// The most warnings [`ModelSummary::warnings`] lists.
+pub const MAX_WARNINGS: usize = 20;
 
 /// One service's fitted service time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

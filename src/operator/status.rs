@@ -71,11 +71,16 @@ pub(super) async fn record(
         .iter()
         .flat_map(|f| f.graph.entries.values())
         .sum();
+    let mut listed: Vec<String> = warnings.iter().take(MAX_WARNINGS).cloned().collect();
+    if warnings.len() > MAX_WARNINGS {
+        listed.push(format!("... and {} more", warnings.len() - MAX_WARNINGS));
+    }
     status.model = Some(ModelSummary {
         fitted_at: at.clone(),
         requests_per_second: tx.spec.workload.requests_per_second.unwrap_or(rate)
             * tx.spec.workload.load_factor.unwrap_or(1.0),
         services,
+        warnings: listed,
     });
     let sources = match (&tx.spec.model.prometheus, &tx.spec.model.config_map) {
         (Some(p), None) => format!("from Prometheus over {}", p.window),

@@ -288,6 +288,18 @@ fn the_operator_fits_predicts_recommends_applies_and_rolls_back() {
             .map(|v| v["name"].as_str().unwrap())
             .collect();
         assert_eq!(services, ["backend", "frontend"]);
+        // The import's and the build's warnings are listed, as many as the condition counts.
+        let fitted = condition(&status, "ModelFitted").unwrap().2;
+        let count: usize = fitted
+            .split("; ")
+            .nth(1)
+            .and_then(|w| w.split(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no warning count in {fitted:?}"));
+        let listed = s["model"]["warnings"].as_array().map_or(0, Vec::len);
+        assert!(
+            count > 0 && listed == count,
+            "{count} warnings, {listed} listed: {s}"
+        );
         assert!(
             s["current"]["observed"]["p99Ms"].as_f64().unwrap() > 0.0,
             "{s}"
