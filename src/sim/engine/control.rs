@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use rand::RngExt;
 
 use super::pods::{MeterTotals, PodPhase};
-use super::{Engine, Event};
+use super::{Engine, Event, Pod};
 use crate::sim::autoscaler::{
     HpaMetric, HpaObservation, MetricSample, ObjectKind, PodMetric, PodPhase as ObservedPhase,
     PodSample, ReadyCondition, Rule, TwinMetric,
@@ -225,6 +225,25 @@ impl Engine<'_> {
         last[pod as usize] = Some(totals);
     }
 
+    /// Up to `count` distinct pods of `deployment` that are `eligible`, drawn uniformly at
+    /// random from the fault stream. Only the draws read that stream, so acting on each pod
+    /// afterwards changes nothing of the draw.
+    fn draw_pods(
+        &mut self,
+        deployment: u32,
+        count: u32,
+        eligible: impl Fn(&Pod) -> bool,
+    ) -> Vec<u32> {
+        let mut candidates: Vec<u32> = (self.deployments[deployment as usize].pods.iter())
+            .copied()
+            .filter(|&p| eligible(&self.pods[p as usize]))
+            .collect();
+        let drawn = (count as usize).min(candidates.len());
+        (0..drawn)
+            .map(|_| candidates.swap_remove(self.fault_rng.random_range(0..candidates.len())))
+            .collect()
+    }
+
     pub(super) fn log_fault(&mut self, what: String, pods_lost: u32) {
         let at = self.now.as_secs();
         self.fault_log.push(FaultEvent {
@@ -240,21 +259,10 @@ impl Engine<'_> {
         let fault = &self.w.faults[f as usize];
         match &fault.kind {
             FaultKind::KillPods { deployment, count } => {
-                let mut candidates: Vec<u32> = self.deployments[*deployment as usize]
-                    .pods
-                    .iter()
-                    .copied()
-                    .filter(|&p| {
-                        let phase = self.pods[p as usize].phase;
-                        phase > PodPhase::Unscheduled && phase < PodPhase::Terminating
-                    })
-                    .collect();
-                for _ in 0..*count {
-                    if candidates.is_empty() {
-                        break;
-                    }
-                    let pod =
-                        candidates.swap_remove(self.fault_rng.random_range(0..candidates.len()));
+                let doomed = self.draw_pods(*deployment, *count, |pod| {
+                    pod.phase > PodPhase::Unscheduled && pod.phase < PodPhase::Terminating
+                });
+                for pod in doomed {
                     let name = self.pod_name(pod);
                     self.fault_kill(pod);
                     self.log_fault(format!("pod {name} killed"), 1);
@@ -262,21 +270,10 @@ impl Engine<'_> {
                 self.reconcile(*deployment);
             }
             FaultKind::CrashContainers { deployment, count } => {
-                let mut candidates: Vec<u32> = self.deployments[*deployment as usize]
-                    .pods
-                    .iter()
-                    .copied()
-                    .filter(|&p| {
-                        let pod = &self.pods[p as usize];
-                        !pod.down && matches!(pod.phase, PodPhase::Starting | PodPhase::Ready)
-                    })
-                    .collect();
-                for _ in 0..*count {
-                    if candidates.is_empty() {
-                        break;
-                    }
-                    let pod =
-                        candidates.swap_remove(self.fault_rng.random_range(0..candidates.len()));
+                let crashing = self.draw_pods(*deployment, *count, |pod| {
+                    !pod.down && matches!(pod.phase, PodPhase::Starting | PodPhase::Ready)
+                });
+                for pod in crashing {
                     let name = self.pod_name(pod);
                     self.crash(pod);
                     self.log_fault(format!("container of pod {name} crashed"), 1);
