@@ -175,6 +175,21 @@ fn twin(cluster: &Cluster, namespace: &str) -> Value {
     serde_json::from_str(&json).unwrap()
 }
 
+/// Merge-patches the TwinExperiment `shop` with `patch` (JSON).
+fn patch_twin(cluster: &Cluster, namespace: &str, patch: &str) {
+    let args = [
+        "patch",
+        "twin",
+        "shop",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        patch,
+    ];
+    cluster.kubectl(&args, "");
+}
+
 fn condition(twin: &Value, type_: &str) -> Option<(String, String, String)> {
     let c = twin["status"]["conditions"]
         .as_array()?
@@ -475,18 +490,10 @@ fn the_operator_fits_predicts_recommends_applies_and_rolls_back() {
         );
 
         // An SLO nothing meets: no recommendation, and the phase says the SLO is at risk.
-        cluster.kubectl(
-            &[
-                "patch",
-                "twin",
-                "shop",
-                "-n",
-                &ns.name,
-                "--type=merge",
-                "-p",
-                r#"{"spec":{"slo":{"metric":"p99","thresholdMs":1}}}"#,
-            ],
-            "",
+        patch_twin(
+            cluster,
+            &ns.name,
+            r#"{"spec":{"slo":{"metric":"p99","thresholdMs":1}}}"#,
         );
         let at_risk = eventually("the cycle of the 1 ms SLO", 900, || async {
             let t = twin(cluster, &ns.name);
@@ -503,19 +510,7 @@ fn the_operator_fits_predicts_recommends_applies_and_rolls_back() {
         // Prometheus gone: Degraded, and nothing applied.
         drop(prometheus);
         let hpa_before = hpa(cluster, &ns.name)["spec"].clone();
-        cluster.kubectl(
-            &[
-                "patch",
-                "twin",
-                "shop",
-                "-n",
-                &ns.name,
-                "--type=merge",
-                "-p",
-                r#"{"spec":{"cadence":"11m"}}"#,
-            ],
-            "",
-        );
+        patch_twin(cluster, &ns.name, r#"{"spec":{"cadence":"11m"}}"#);
         let degraded = eventually("Degraded", 300, || async {
             let t = twin(cluster, &ns.name);
             condition(&t, "Degraded").filter(|c| c.0 == "True")

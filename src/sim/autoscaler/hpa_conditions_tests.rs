@@ -3,7 +3,7 @@
 use super::*;
 use crate::sim::autoscaler::behavior::{Behavior, ScalingRules};
 use crate::sim::autoscaler::observation::testing::{ready_pod, sample};
-use crate::sim::autoscaler::{HpaConditions, PodSample};
+use crate::sim::autoscaler::{HpaConditions, PodMetric, PodSample};
 
 /// Past the 5 min CPU initialization period of pods ready since 0 s.
 fn at(secs: u64) -> SimTime {
@@ -95,30 +95,41 @@ fn a_steady_load_on_target_is_ready_valid_and_within_range() {
     );
 }
 
-/// One sync of `r` over two pods at 200 % of their request, the second without one.
-fn sync_with_a_pod_without_a_cpu_request(r: &HpaRule) -> HpaDecision {
-    let now = at(0);
-    let pods = [
-        ready_pod(1000),
-        PodSample {
-            cpu_request_millis: None,
-            ..ready_pod(1000)
-        },
-    ];
-    let samples = [sample(2000.0, now), sample(2000.0, now)];
+/// A first sync of `r` at 0 s, within [1, 10], over two pods with these CPU `samples`,
+/// their template's containers `containers` (name, request).
+fn sync_two(
+    r: &HpaRule,
+    pods: [PodSample; 2],
+    samples: [Option<PodMetric>; 2],
+    containers: &[(String, Option<u64>)],
+) -> HpaDecision {
     let metrics = [MetricSample::PerPod(&samples)];
     let obs = HpaObservation {
-        now,
+        now: at(0),
         spec_replicas: 2,
         pods: &pods,
         metrics: &metrics,
-        containers: &[],
+        containers,
     };
     r.reconcile(
         ReplicaBounds::new(1, 10).unwrap(),
         &obs,
         &mut HpaHistory::default(),
     )
+}
+
+/// A ready pod requesting 1000m, or none with `None`.
+fn pod_requesting(cpu: Option<u64>) -> PodSample {
+    PodSample {
+        cpu_request_millis: cpu,
+        ..ready_pod(1000)
+    }
+}
+
+/// One sync of `r` over two pods at 200 % of their request, the second without one.
+fn sync_with_a_pod_without_a_cpu_request(r: &HpaRule) -> HpaDecision {
+    let pods = [pod_requesting(Some(1000)), pod_requesting(None)];
+    sync_two(r, pods, [sample(2000.0, at(0)); 2], &[])
 }
 
 #[test]
@@ -154,25 +165,8 @@ fn sync_container(container: &str, containers: &[(String, Option<u64>)]) -> HpaD
         }],
         ..rule(None)
     };
-    let now = at(0);
-    let pod = PodSample {
-        cpu_request_millis: None,
-        ..ready_pod(1000)
-    };
-    let samples = [sample(1000.0, now), sample(1000.0, now)];
-    let metrics = [MetricSample::PerPod(&samples)];
-    let obs = HpaObservation {
-        now,
-        spec_replicas: 2,
-        pods: &[pod, pod],
-        metrics: &metrics,
-        containers,
-    };
-    r.reconcile(
-        ReplicaBounds::new(1, 10).unwrap(),
-        &obs,
-        &mut HpaHistory::default(),
-    )
+    let pods = [pod_requesting(None); 2];
+    sync_two(&r, pods, [sample(1000.0, at(0)); 2], containers)
 }
 
 fn containers(list: &[(&str, Option<u64>)]) -> Vec<(String, Option<u64>)> {
@@ -432,22 +426,7 @@ fn a_failed_cpu_average_value_metric_is_worded_as_usage() {
         }],
         ..rule(None)
     };
-    let now = at(0);
-    let pods = [ready_pod(1000), ready_pod(1000)];
-    let samples = [None, None];
-    let metrics = [MetricSample::PerPod(&samples)];
-    let obs = HpaObservation {
-        now,
-        spec_replicas: 2,
-        pods: &pods,
-        metrics: &metrics,
-        containers: &[],
-    };
-    let d = r.reconcile(
-        ReplicaBounds::new(1, 10).unwrap(),
-        &obs,
-        &mut HpaHistory::default(),
-    );
+    let d = sync_two(&r, [ready_pod(1000); 2], [None, None], &[]);
     assert_eq!(
         status(&d)[1],
         ("ScalingActive", false, "FailedGetResourceMetric")
