@@ -55,6 +55,10 @@ pub struct Args {
     /// replaced by its ReplicaSet: what a replica change during a run costs per pod.
     #[arg(long, default_value_t = 500, requires = "scale")]
     churn: u32,
+    /// CPU cores of each `--scale` node: 16 leaves the cluster half empty, 7.5 fills it
+    /// to 98%, so that most nodes a pod looks at cannot host it.
+    #[arg(long, default_value_t = 16.0, requires = "scale")]
+    node_cpu: f64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -174,10 +178,10 @@ fn bench_scale(args: &Args) -> anyhow::Result<()> {
     } else {
         args.requests
     };
-    let yaml = scale_scenario(args.nodes, args.deployments, replicas, 0, 0.0);
+    let yaml = scale_scenario(args, replicas, 0, 0.0);
     // The flow's 2,000 requests/s reach the middle of the requests at this time.
     let halfway = requests as f64 / 2.0 / 2000.0;
-    let churn_yaml = scale_scenario(args.nodes, args.deployments, replicas, args.churn, halfway);
+    let churn_yaml = scale_scenario(args, replicas, args.churn, halfway);
     println!(
         "cluster      {} nodes in 3 zones, {} Deployments x {replicas} replicas = {} pods, {requests} requests",
         args.nodes,
@@ -246,17 +250,19 @@ fn bench_scale(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The `--scale` scenario: `nodes` nodes (16 cores, 64 GiB) in three zones of one
-/// cluster, `deployments` Deployments of `replicas` replicas with requests from 100m/128Mi
+/// The `--scale` scenario: `--nodes` nodes (`--node-cpu` cores, 64 GiB) in three zones of
+/// one cluster, `--deployments` Deployments of `replicas` replicas with requests from 100m/128Mi
 /// to 390m/1Gi (so no two are alike), each behind its Service, and a Poisson flow
 /// spread evenly over them; with `churn`, that many pods of each Deployment are killed
 /// once the flow has sent half the requests.
-fn scale_scenario(nodes: u32, deployments: u32, replicas: u32, churn: u32, kill_at: f64) -> String {
+fn scale_scenario(args: &Args, replicas: u32, churn: u32, kill_at: f64) -> String {
+    let (nodes, deployments) = (args.nodes, args.deployments);
     let pool = |zone: u32| {
         let count = nodes / 3 + u32::from(zone < nodes % 3);
         format!(
-            "        - {{name: zone-{zone}, count: {count}, capacity: {{cpu: \"16\", memory: 64Gi}}, \
-             labels: {{topology.kubernetes.io/zone: zone-{zone}}}}}\n"
+            "        - {{name: zone-{zone}, count: {count}, capacity: {{cpu: \"{}\", memory: 64Gi}}, \
+             labels: {{topology.kubernetes.io/zone: zone-{zone}}}}}\n",
+            args.node_cpu
         )
     };
     let mut yaml = format!(

@@ -1,11 +1,15 @@
 //! The scheduler over a cluster: per-template caches, the scheduling cycle, and the
 //! state changes the engine reports.
 
+use std::mem::take;
+use std::ops::ControlFlow;
+
 use rand::{Rng, RngExt};
 
 use super::node_unschedulable::tolerates_cordon;
 use k8s_openapi::api::core::v1::Taint;
 
+use super::candidates::PositionSet;
 use super::pod_topology_spread::Spread;
 use super::{
     FilterPlugin, FilterResult, MAX_NODE_SCORE, NodeAffinity, NodeResourcesFit, NodeUnschedulable,
@@ -23,6 +27,14 @@ pub(super) struct Template<'a> {
     /// Per node: the verdict of the filters that read only the node's taints and labels
     /// (TaintToleration, then NodeAffinity).
     fixed: Vec<FilterResult>,
+    /// Positions in the node tree's order whose node may pass every filter but
+    /// PodTopologySpread's ([`Scheduler::node_filter`]); the others do not. A bind can
+    /// only make a candidate fail, so it is found out when the walk reaches it; a release
+    /// or a change of taints can make any node pass, so it updates the node's candidacy.
+    candidates: PositionSet,
+    /// Why the last pod of this template found no node, while nothing has changed since
+    /// (the [`Scheduler`]'s `generation` then).
+    diagnosis: Option<(u64, Unschedulable)>,
     /// Per scorer (same index): for a score that reads only the node's labels, taints,
     /// price or tier, the raw score of every node.
     fixed_scores: Vec<FixedScore>,
@@ -118,27 +130,38 @@ impl Scheduler<'_> {
                 pod: *pod,
                 tolerates_cordon: tolerates_cordon(pod),
                 fixed,
+                candidates: PositionSet::new(nodes.len()),
+                diagnosis: None,
                 fixed_scores,
                 on_node: vec![0; nodes.len()],
                 resources,
                 spread,
             });
         }
+        let order = node_tree_order(&nodes);
+        let mut position = vec![0; nodes.len()];
+        for (at, &n) in order.iter().enumerate() {
+            position[n as usize] = at as u32;
+        }
         let mut scheduler = Scheduler {
             scorers: self.scorers,
             percentage: self.percentage,
-            order: node_tree_order(&nodes),
+            order,
+            position,
+            generation: 0,
             nodes,
             templates: cached,
             resources,
             domains,
             next_start: 0,
             feasible: Vec::new(),
+            stale: Vec::new(),
             totals: Vec::new(),
             plugin_scores: Vec::new(),
         };
         for n in 0..scheduler.nodes.len() {
             scheduler.rescore(n);
+            scheduler.recheck(n);
         }
         scheduler
     }
@@ -202,19 +225,27 @@ impl Scheduler<'_> {
         } else {
             num_feasible_nodes_to_find(self.percentage, n)
         };
-        self.feasible.clear();
-        let mut processed = 0;
-        while processed < n && self.feasible.len() < to_find {
-            let mut at = self.next_start + processed;
-            if at >= n {
-                at -= n;
-            }
+        // The walk passes over the nodes that are not candidates: they fail a filter.
+        let (mut feasible, mut stale) = (take(&mut self.feasible), take(&mut self.stale));
+        feasible.clear();
+        let (start, mut processed) = (self.next_start, n);
+        self.templates[t].candidates.walk(start, n, |at| {
             let node = self.order[at];
-            processed += 1;
-            if self.filter(t, node as usize).is_ok() {
-                self.feasible.push(node);
+            if self.node_filter(t, node as usize).is_err() {
+                stale.push(at);
+            } else if self.spread_filter(t, node as usize).is_ok() {
+                feasible.push(node);
+                if feasible.len() == to_find {
+                    processed = (at + n - start) % n + 1;
+                    return ControlFlow::Break(());
+                }
             }
+            ControlFlow::Continue(())
+        });
+        for at in stale.drain(..) {
+            self.templates[t].candidates.set(at, false);
         }
+        (self.feasible, self.stale) = (feasible, stale);
         self.next_start = (self.next_start + processed) % n;
         match self.feasible.len() {
             0 => return Err(self.unschedulable(t)),
@@ -239,21 +270,38 @@ impl Scheduler<'_> {
     /// The filters' verdict on node `n` for a pod of template `t`, in the default
     /// profile's order.
     fn filter(&self, t: usize, n: usize) -> FilterResult {
+        self.node_filter(t, n)?;
+        self.spread_filter(t, n)
+    }
+
+    /// The verdict of the filters that read only node `n` and the template:
+    /// NodeUnschedulable, TaintToleration, NodeAffinity, NodeResourcesFit.
+    fn node_filter(&self, t: usize, n: usize) -> FilterResult {
         let template = &self.templates[t];
         let node = &self.nodes[n];
         if node.unschedulable && !template.tolerates_cordon {
             return Err(&[NodeUnschedulable::REASON]);
         }
         template.fixed[n]?;
-        NodeResourcesFit.filter(&template.pod, node)?;
-        match &template.spread {
+        NodeResourcesFit.filter(&template.pod, node)
+    }
+
+    /// PodTopologySpread's verdict, which reads where the template's peers run.
+    fn spread_filter(&self, t: usize, n: usize) -> FilterResult {
+        match &self.templates[t].spread {
             Some(spread) => spread.filter(n, &self.domains),
             None => Ok(()),
         }
     }
 
-    /// Every node's first failing filter, counted, when no node is feasible.
-    fn unschedulable(&self, t: usize) -> Unschedulable {
+    /// Every node's first failing filter, counted, when no node is feasible. Failing
+    /// changes nothing, so the pods of a template that wait in a row share one count.
+    fn unschedulable(&mut self, t: usize) -> Unschedulable {
+        if let Some((generation, diagnosis)) = &self.templates[t].diagnosis
+            && *generation == self.generation
+        {
+            return diagnosis.clone();
+        }
         let mut reasons = Vec::new();
         for n in 0..self.nodes.len() {
             if let Err(r) = self.filter(t, n) {
@@ -261,9 +309,21 @@ impl Scheduler<'_> {
             }
         }
         reasons.sort_by_cached_key(|(reason, count)| format!("{count} {reason}"));
-        Unschedulable {
+        let diagnosis = Unschedulable {
             num_nodes: self.nodes.len(),
             reasons,
+        };
+        self.templates[t].diagnosis = Some((self.generation, diagnosis.clone()));
+        diagnosis
+    }
+
+    /// Node `n` may now host pods it could not: every template's candidacy there is
+    /// checked again.
+    fn recheck(&mut self, n: usize) {
+        let at = self.position[n] as usize;
+        for t in 0..self.templates.len() {
+            let member = self.node_filter(t, n).is_ok();
+            self.templates[t].candidates.set(at, member);
         }
     }
 
@@ -387,6 +447,8 @@ impl Scheduler<'_> {
                 }
             }
         }
+        self.generation += 1;
+        self.recheck(n);
         let on_node: Vec<u32> = self.templates.iter().map(|t| t.on_node[n]).collect();
         for template in &mut self.templates {
             if let Some(spread) = &mut template.spread {
@@ -408,9 +470,14 @@ impl Scheduler<'_> {
             node.allocated.saturating_sub(requests)
         };
         self.rescore(n);
+        self.generation += 1;
+        if !add {
+            self.recheck(n);
+        }
     }
 
     fn count(&mut self, t: usize, n: usize, delta: i32) {
+        self.generation += 1;
         let on_node = &mut self.templates[t].on_node[n];
         *on_node = on_node.strict_add_signed(delta);
         let domains = &self.domains;
