@@ -59,6 +59,11 @@ pub struct Args {
     /// to 98%, so that most nodes a pod looks at cannot host it.
     #[arg(long, default_value_t = 16.0, requires = "scale")]
     node_cpu: f64,
+    /// Also time the `--scale` run with its whole cluster down for this many seconds from
+    /// halfway through the requests (an `outage`: every node fails, turns NotReady and
+    /// recovers if the run lasts).
+    #[arg(long, requires = "scale")]
+    outage: Option<f64>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -178,10 +183,30 @@ fn bench_scale(args: &Args) -> anyhow::Result<()> {
     } else {
         args.requests
     };
-    let yaml = scale_scenario(args, replicas, 0, 0.0);
+    let yaml = scale_scenario(args, replicas, "");
     // The flow's 2,000 requests/s reach the middle of the requests at this time.
     let halfway = requests as f64 / 2.0 / 2000.0;
-    let churn_yaml = scale_scenario(args, replicas, args.churn, halfway);
+    let churn_yaml = scale_scenario(
+        args,
+        replicas,
+        &(0..args.deployments)
+            .map(|d| {
+                format!(
+                    "    - {{type: podKill, deployment: d{d}, atSeconds: {halfway}, count: {}}}\n",
+                    args.churn
+                )
+            })
+            .collect::<String>(),
+    );
+    let outage_yaml = args.outage.map(|seconds| {
+        scale_scenario(
+            args,
+            replicas,
+            &format!(
+                "    - {{type: outage, cluster: dc, atSeconds: {halfway}, durationSeconds: {seconds}}}\n"
+            ),
+        )
+    });
     println!(
         "cluster      {} nodes in 3 zones, {} Deployments x {replicas} replicas = {} pods, {requests} requests",
         args.nodes,
@@ -243,6 +268,18 @@ fn bench_scale(args: &Args) -> anyhow::Result<()> {
                 (with_churn - run) / f64::from(replaced.max(1)) * 1e6,
             );
         }
+        if let (Some(yaml), Some(seconds)) = (&outage_yaml, args.outage) {
+            let failing = load(yaml)?;
+            #[allow(clippy::disallowed_methods)]
+            let start = Instant::now();
+            let report = sim::run(&failing, &mut |_| {});
+            let with_outage = start.elapsed().as_secs_f64();
+            println!(
+                "outage {i}     {} nodes down at {halfway:.1} s for {seconds} s: simulate {with_outage:.3} s \
+                 ({} requests failed, {} rejected)",
+                args.nodes, report.requests.failed, report.requests.rejected,
+            );
+        }
     }
     if let Some(kib) = peak_rss_kib() {
         println!("peak RSS     {:.1} MiB", kib as f64 / 1024.0);
@@ -253,9 +290,8 @@ fn bench_scale(args: &Args) -> anyhow::Result<()> {
 /// The `--scale` scenario: `--nodes` nodes (`--node-cpu` cores, 64 GiB) in three zones of
 /// one cluster, `--deployments` Deployments of `replicas` replicas with requests from 100m/128Mi
 /// to 390m/1Gi (so no two are alike), each behind its Service, and a Poisson flow
-/// spread evenly over them; with `churn`, that many pods of each Deployment are killed
-/// once the flow has sent half the requests.
-fn scale_scenario(args: &Args, replicas: u32, churn: u32, kill_at: f64) -> String {
+/// spread evenly over them; `faults` are the Simulation's (YAML list items, if any).
+fn scale_scenario(args: &Args, replicas: u32, faults: &str) -> String {
     let (nodes, deployments) = (args.nodes, args.deployments);
     let pool = |zone: u32| {
         let count = nodes / 3 + u32::from(zone < nodes % 3);
@@ -275,15 +311,10 @@ fn scale_scenario(args: &Args, replicas: u32, churn: u32, kill_at: f64) -> Strin
         pool(0),
         pool(1),
         pool(2),
-        if churn == 0 {
+        if faults.is_empty() {
             String::new()
         } else {
-            (0..deployments).fold("  faults:\n".to_owned(), |faults, d| {
-                faults
-                    + &format!(
-                        "    - {{type: podKill, deployment: d{d}, atSeconds: {kill_at}, count: {churn}}}\n"
-                    )
-            })
+            format!("  faults:\n{faults}")
         }
     );
     for d in 0..deployments {

@@ -152,13 +152,15 @@ impl Engine<'_> {
         node != NONE && self.nodes[node as usize].down > 0
     }
 
-    /// The pods bound to `node`, gone ones excepted.
+    /// The pods bound to `node`, gone ones excepted, by Deployment and in each
+    /// Deployment's order of its pods.
     fn pods_on(&self, node: u32) -> Vec<u32> {
-        self.deployments
-            .iter()
-            .flat_map(|run| run.pods.iter().copied())
-            .filter(|&p| self.pods[p as usize].node == node)
-            .collect()
+        let mut pods = self.bound[node as usize].clone();
+        pods.sort_unstable_by_key(|&p| {
+            let p = &self.pods[p as usize];
+            (p.deployment, p.index)
+        });
+        pods
     }
 
     /// Draws a started container's lifetimes: until its pod is killed (`podKill` with a

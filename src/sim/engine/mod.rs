@@ -185,6 +185,8 @@ struct Pod {
     load: LoadMeter,
     /// Its position in its Deployment's [`DeploymentRun::pods`].
     index: u32,
+    /// Its position in its node's list in [`Engine::bound`], once bound.
+    at_node: u32,
 }
 
 #[derive(Default)]
@@ -316,6 +318,8 @@ struct Engine<'w> {
     scheduler: Scheduler<'w>,
     scheduler_rng: Rng,
     allocated: Vec<Resources>,
+    /// Per node, the pods bound to it, gone ones excepted, in no particular order.
+    bound: Vec<Vec<u32>>,
     /// Each node's failure state.
     nodes: Vec<failures::NodeState>,
     /// The node lifecycle controller's zones and taint queues.
@@ -449,6 +453,7 @@ impl<'w> Engine<'w> {
                 .for_world(w),
             scheduler_rng: stream(seed, "scheduler"),
             allocated: vec![Resources::ZERO; w.nodes.len()],
+            bound: vec![Vec::new(); w.nodes.len()],
             nodes: vec![failures::NodeState::default(); w.nodes.len()],
             lifecycle: node_lifecycle::Lifecycle::new(&w.nodes, w.node_lifecycle.eviction_rate),
             admitted: 0,

@@ -192,6 +192,7 @@ impl Engine<'_> {
             restarts: 0,
             crash_loop: CrashLoop::default(),
             index,
+            at_node: NONE,
         };
         match self.pods.get_mut(id as usize) {
             Some(slot) => *slot = pod,
@@ -223,6 +224,8 @@ impl Engine<'_> {
         self.scheduler.bind(p.deployment as usize, n);
         let node = &w.nodes[n];
         p.node = n as u32;
+        p.at_node = self.bound[n].len() as u32;
+        self.bound[n].push(pod);
         p.location = node.location;
         p.cluster = node.cluster;
         p.phase = PodPhase::Pending;
@@ -464,11 +467,18 @@ impl Engine<'_> {
         let (busy, node, down) = (p.busy, p.node, p.down);
         p.busy = 0;
         let unreferenced = p.outstanding == 0;
-        let index = p.index as usize;
+        let (index, at_node) = (p.index as usize, p.at_node as usize);
         let run = &mut self.deployments[dep];
         run.pods.swap_remove(index);
         if let Some(&moved) = run.pods.get(index) {
             self.pods[moved as usize].index = index as u32;
+        }
+        if node != NONE {
+            let bound = &mut self.bound[node as usize];
+            bound.swap_remove(at_node);
+            if let Some(&moved) = bound.get(at_node) {
+                self.pods[moved as usize].at_node = at_node as u32;
+            }
         }
         let run = &mut self.deployments[dep];
         if previous >= PodPhase::Starting && !down {
