@@ -41,7 +41,7 @@
 //! allocation-dependent scores are cached per node for each distinct request size and
 //! recomputed for one node when its allocation changes; spreading counts change by one
 //! domain per bind. Each template also keeps the set of nodes that pass every filter
-//! but PodTopologySpread ([`candidates`]), updated for one node when its allocation or
+//! but PodTopologySpread (module `candidates`), updated for one node when its allocation or
 //! taints change, so the filter walk jumps over the nodes that cannot host the pod
 //! instead of looking at each: in a full cluster those are most of them. A pod's cycle
 //! then costs a few loads for each of the (at most [`num_feasible_nodes_to_find`], 500
