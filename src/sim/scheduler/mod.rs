@@ -40,10 +40,11 @@
 //! node's labels, taints, price or tier, which nodes count for spreading. The
 //! allocation-dependent scores are cached per node for each distinct request size and
 //! recomputed for one node when its allocation changes; spreading counts change by one
-//! domain per bind. Each template also keeps the set of nodes that pass every filter
-//! but PodTopologySpread (module `candidates`), updated for one node when its allocation or
-//! taints change, so the filter walk jumps over the nodes that cannot host the pod
-//! instead of looking at each: in a full cluster those are most of them. A pod's cycle
+//! domain per bind. Each template also keeps the set of nodes that may pass every filter
+//! but PodTopologySpread (module `candidates`: a release or a change of taints rechecks
+//! the node, a node a bind has filled is dropped when a walk meets it), so the filter
+//! walk jumps over the nodes that cannot host the pod instead of looking at each: in a
+//! full cluster those are most of them. A pod's cycle
 //! then costs a few loads for each of the (at most [`num_feasible_nodes_to_find`], 500
 //! of 5,000) feasible nodes it scores, plus O(log₆₄ nodes) per jump; an unschedulable
 //! pod's count of reasons is shared by the pods of its template that fail while nothing
