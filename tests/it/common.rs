@@ -9,6 +9,18 @@ use kubetwin::sim::{self, BuildOptions, RunReport};
 
 /// A one-location topology (zero network delay unless `latency_ms` is given) with one big node.
 pub fn topology(latency_ms: f64) -> String {
+    lab_topology(
+        "    - name: lab
+      location: lab
+      nodePools: [{name: pool, count: 1, capacity: {cpu: \"64\", memory: 256Gi}}]
+",
+        latency_ms,
+    )
+}
+
+/// A topology of one location, `lab`, with the `clusters` given (YAML list items indented
+/// by 4) and `latency_ms` within each cluster.
+pub fn lab_topology(clusters: &str, latency_ms: f64) -> String {
     format!(
         "apiVersion: kubetwin.io/v1alpha1
 kind: Topology
@@ -16,10 +28,7 @@ metadata: {{name: lab}}
 spec:
   locations: [{{name: lab}}]
   clusters:
-    - name: lab
-      location: lab
-      nodePools: [{{name: pool, count: 1, capacity: {{cpu: \"64\", memory: 256Gi}}}}]
-  latency:
+{clusters}  latency:
     intraCluster: {{type: constant, value: {latency_ms}}}
 "
     )

@@ -5,7 +5,9 @@
 
 use kubetwin::sim::{BuildOptions, RunReport};
 
-use crate::common::{assert_accounted, error_of, service, simulate, simulate_with, workload};
+use crate::common::{
+    assert_accounted, error_of, lab_topology, service, simulate, simulate_with, workload,
+};
 
 /// One location, `lab`, with a cluster per `(cluster, zone, nodes)`: a pool of nodes
 /// (`CLUSTER-pool-I`) with room for one pod each, labelled with the zone.
@@ -19,17 +21,7 @@ fn topology(clusters: &[(&str, &str, u32)]) -> String {
             )
         })
         .collect();
-    format!(
-        "apiVersion: kubetwin.io/v1alpha1
-kind: Topology
-metadata: {{name: lab}}
-spec:
-  locations: [{{name: lab}}]
-  clusters:
-{clusters}  latency:
-    intraCluster: {{type: constant, value: 0}}
-"
-    )
+    lab_topology(&clusters, 0.0)
 }
 
 /// `nodes` fail at 10.5 s, for `duration` seconds (`None`: for good).
