@@ -10,6 +10,7 @@ use super::node_unschedulable::tolerates_cordon;
 use k8s_openapi::api::core::v1::Taint;
 
 use super::candidates::PositionSet;
+use super::classes::ClassIndex;
 use super::pod_topology_spread::Spread;
 use super::{
     FilterPlugin, FilterResult, MAX_NODE_SCORE, NodeAffinity, NodeResourcesFit, NodeUnschedulable,
@@ -43,6 +44,26 @@ pub(super) struct Template<'a> {
     /// Index into the scheduler's [`ResourceScores`].
     resources: usize,
     spread: Option<Spread>,
+    /// The feasible nodes by score class, when a node's score depends only on its
+    /// allocation score and its class (see the classes module): then a pod finds the
+    /// best node of its sample without scoring the sample.
+    index: Option<ClassIndex>,
+    /// How far into the scheduler's [`Changes`] the index is, or `None` before its
+    /// first sync.
+    synced: Option<u64>,
+}
+
+/// The nodes whose allocation, taints or pods changed, in order, for the class indexes
+/// to catch up with. Bounded: past twice the node count it starts again, and the
+/// indexes behind rebuild.
+#[derive(Default)]
+pub(super) struct Changes {
+    /// The log's position of `nodes[0]`.
+    base: u64,
+    nodes: Vec<u32>,
+    /// Scratch for [`Scheduler::sync`]: per node, the sync that last saw it.
+    seen: Vec<u32>,
+    stamp: u32,
 }
 
 /// A plugin's raw scores of every node for one template.
@@ -107,7 +128,7 @@ impl Scheduler<'_> {
                         .and_then(|()| NodeAffinity.filter(pod, node))
                 })
                 .collect();
-            let fixed_scores = (self.scorers.iter())
+            let fixed_scores: Vec<_> = (self.scorers.iter())
                 .map(|(scorer, _)| match scorer {
                     Scorer::Static(plugin) => {
                         FixedScore::of(nodes.iter().map(|n| plugin.score(pod, n)).collect())
@@ -126,6 +147,9 @@ impl Scheduler<'_> {
                 resources.len() - 1
             });
             let spread = Spread::new(t, &templates, &nodes, &mut domains);
+            let by_class = !self.scorers.is_empty()
+                && resource_scores_fit_i32(&self.scorers)
+                && spread.as_ref().is_none_or(Spread::by_class);
             cached.push(Template {
                 pod: *pod,
                 tolerates_cordon: tolerates_cordon(pod),
@@ -136,6 +160,8 @@ impl Scheduler<'_> {
                 on_node: vec![0; nodes.len()],
                 resources,
                 spread,
+                index: by_class.then(|| ClassIndex::new(nodes.len())),
+                synced: None,
             });
         }
         let order = node_tree_order(&nodes);
@@ -158,6 +184,11 @@ impl Scheduler<'_> {
             stale: Vec::new(),
             totals: Vec::new(),
             plugin_scores: Vec::new(),
+            key: Vec::new(),
+            cover: Vec::new(),
+            bests: Vec::new(),
+            tied: Vec::new(),
+            changes: Changes::default(),
         };
         for n in 0..scheduler.nodes.len() {
             scheduler.rescore(n);
@@ -225,6 +256,9 @@ impl Scheduler<'_> {
         } else {
             num_feasible_nodes_to_find(self.percentage, n)
         };
+        if let Some(node) = self.schedule_by_class(t, to_find, rng) {
+            return Ok(node);
+        }
         // The walk passes over the nodes that are not candidates: they fail a filter.
         let (mut feasible, mut stale) = (take(&mut self.feasible), take(&mut self.stale));
         feasible.clear();
@@ -265,6 +299,113 @@ impl Scheduler<'_> {
             .nth(pick)
             .map_or(0, |(k, _)| k);
         Ok(self.feasible[k] as usize)
+    }
+
+    /// [`Self::schedule`] with template `t`'s [`ClassIndex`], if it has one and some
+    /// node is feasible: the same node for the same draws, in O(classes · log nodes).
+    fn schedule_by_class<R: Rng + ?Sized>(
+        &mut self,
+        t: usize,
+        to_find: usize,
+        rng: &mut R,
+    ) -> Option<usize> {
+        self.templates[t].index.as_ref()?;
+        self.sync(t);
+        let Scheduler {
+            scorers,
+            templates,
+            domains,
+            order,
+            next_start,
+            cover,
+            bests,
+            tied,
+            totals,
+            plugin_scores,
+            ..
+        } = self;
+        let template = &mut templates[t];
+        let index = template.index.as_ref()?;
+        let (n, start) = (order.len(), *next_start);
+        let feasible = index.count().min(to_find);
+        if feasible == 0 {
+            return None;
+        }
+        let last = index.nth(start, feasible - 1);
+        let processed = if feasible == to_find {
+            (last + n - start) % n + 1
+        } else {
+            n
+        };
+        *next_start = (start + processed) % n;
+        if feasible == 1 {
+            return Some(order[last] as usize);
+        }
+        let last = if feasible == to_find {
+            last
+        } else {
+            (start + n - 1) % n
+        };
+        index.cover(start, last, cover);
+        bests.clear();
+        bests.extend((0..index.keys().count()).map(|c| index.best(c, cover)));
+        // The classes the sample has, with their keys, in the index's order.
+        let present = || {
+            (index.keys().zip(bests.iter()))
+                .enumerate()
+                .filter(|(_, (_, best))| best.count > 0)
+        };
+        totals.clear();
+        totals.extend(present().map(|(_, (_, best))| i64::from(best.score)));
+        let mut add = |weight: u32, scores: &[i64]| {
+            for (total, &score) in totals.iter_mut().zip(scores) {
+                *total += i64::from(weight) * score.clamp(0, MAX_NODE_SCORE);
+            }
+        };
+        // The keys: the static plugins' raw scores, then spreading's part.
+        let spread_key = (scorers.iter())
+            .filter(|(scorer, _)| matches!(scorer, Scorer::Static(_)))
+            .count();
+        let mut statics = 0;
+        for (k, (scorer, weight)) in scorers.iter().enumerate() {
+            match scorer {
+                Scorer::Resource(_) => {}
+                Scorer::Static(plugin) => {
+                    // Its normalization reads only each score and the sample's extremes,
+                    // which the sample's classes have too.
+                    if let FixedScore::PerNode(_) = template.fixed_scores[k] {
+                        plugin_scores.clear();
+                        plugin_scores.extend(present().map(|(_, (key, _))| key[statics]));
+                        plugin.normalize(plugin_scores);
+                        add(*weight, plugin_scores);
+                    }
+                    statics += 1;
+                }
+                Scorer::Spread => {
+                    if let Some(spread) = template.spread.as_mut().filter(|s| s.scores()) {
+                        let classes =
+                            present().map(|(_, (key, best))| (&key[spread_key..], best.members));
+                        spread.class_scores(classes, domains, plugin_scores);
+                        add(*weight, plugin_scores);
+                    }
+                }
+            }
+        }
+        let best = totals.iter().copied().max()?;
+        tied.clear();
+        tied.extend(
+            (present().zip(totals.iter()))
+                .filter(|&(_, &total)| total == best)
+                .map(|((c, (_, b)), _)| (c, b.score)),
+        );
+        let ties: u32 = tied.iter().map(|&(c, _)| bests[c].count).sum();
+        let pick = if ties > 1 {
+            rng.random_range(0..ties)
+        } else {
+            0
+        };
+        let at = index.nth_tied(tied, cover, pick);
+        Some(order[at] as usize)
     }
 
     /// The filters' verdict on node `n` for a pod of template `t`, in the default
@@ -324,6 +465,94 @@ impl Scheduler<'_> {
         for t in 0..self.templates.len() {
             let member = self.node_filter(t, n).is_ok();
             self.templates[t].candidates.set(at, member);
+        }
+    }
+
+    /// Node `n`'s allocation, taints or pods have changed. The class indexes learn it
+    /// when their template next schedules ([`Self::sync`]), so a bind costs one entry in
+    /// the log of changes, whatever the number of templates.
+    fn changed(&mut self, n: usize) {
+        let log = &mut self.changes;
+        if log.nodes.len() == 2 * self.nodes.len() {
+            log.base += log.nodes.len() as u64;
+            log.nodes.clear();
+        }
+        log.nodes.push(n as u32);
+    }
+
+    /// Brings template `t`'s [`ClassIndex`] up to date with the nodes changed since its
+    /// last sync, each once, or every node if the log has dropped some of them: at most
+    /// O(log nodes) per change, amortized.
+    fn sync(&mut self, t: usize) {
+        let (base, end) = {
+            let log = &self.changes;
+            (log.base, log.base + log.nodes.len() as u64)
+        };
+        match self.templates[t].synced {
+            Some(synced) if synced >= base => {
+                let log = &mut self.changes;
+                log.stamp = log.stamp.wrapping_add(1);
+                if log.stamp == 0 {
+                    log.seen.fill(0);
+                    log.stamp = 1;
+                }
+                log.seen.resize(self.nodes.len(), 0);
+                for i in (synced - base) as usize..log.nodes.len() {
+                    let log = &mut self.changes;
+                    let n = log.nodes[i] as usize;
+                    if log.seen[n] != log.stamp {
+                        log.seen[n] = log.stamp;
+                        self.reindex(t, n);
+                    }
+                }
+            }
+            _ => {
+                for n in 0..self.nodes.len() {
+                    self.reindex(t, n);
+                }
+            }
+        }
+        self.templates[t].synced = Some(end);
+    }
+
+    /// Node `n`'s entry in template `t`'s [`ClassIndex`]. A template that meets more
+    /// classes than the index keeps scores its samples from then on.
+    fn reindex(&mut self, t: usize, n: usize) {
+        let Some(index) = &self.templates[t].index else {
+            return;
+        };
+        let at = self.position[n] as usize;
+        let feasible = self.node_filter(t, n).is_ok();
+        if !feasible && !index.has(at) {
+            return;
+        }
+        let template = &mut self.templates[t];
+        // The key: each static plugin's raw score, in the profile's order, then what
+        // spreading reads.
+        let key = &mut self.key;
+        key.clear();
+        for ((scorer, _), fixed) in self.scorers.iter().zip(&template.fixed_scores) {
+            match (scorer, fixed) {
+                (Scorer::Static(_), FixedScore::PerNode(raw)) => key.push(raw[n]),
+                (Scorer::Static(_), FixedScore::Constant(c)) => key.push(*c),
+                _ => {}
+            }
+        }
+        if let Some(spread) = &template.spread
+            && self
+                .scorers
+                .iter()
+                .any(|(s, _)| matches!(s, Scorer::Spread))
+        {
+            spread.class_key(n, &self.domains, key);
+        }
+        let score = self.resources[template.resources].total[n] as i32;
+        let index = template.index.as_mut().expect("checked above");
+        if index
+            .set(at, feasible.then_some((&key[..], score)))
+            .is_err()
+        {
+            template.index = None;
         }
     }
 
@@ -407,6 +636,7 @@ impl Scheduler<'_> {
         let requests = self.templates[t].pod.requests;
         self.allocate(n, requests, true);
         self.count(t, n, 1);
+        self.changed(n);
     }
 
     /// A pod of template `t` on node `n` is being deleted: it no longer counts for
@@ -414,6 +644,7 @@ impl Scheduler<'_> {
     /// [`Scheduler::release`].
     pub fn deleting(&mut self, t: usize, n: usize) {
         self.count(t, n, -1);
+        self.changed(n);
     }
 
     /// A pod of template `t` on node `n` is gone: its requests are free again, and it
@@ -424,6 +655,7 @@ impl Scheduler<'_> {
         if !was_deleting {
             self.count(t, n, -1);
         }
+        self.changed(n);
     }
 
     /// Node `n`'s taints are now `taints` (a `NotReady` node gets the `unreachable`
@@ -455,6 +687,7 @@ impl Scheduler<'_> {
                 spread.retaint(&template.pod, &node, n, &on_node, &self.domains);
             }
         }
+        self.changed(n);
     }
 
     /// The requests allocated on node `n`: the sum of its bound pods'.
@@ -487,4 +720,13 @@ impl Scheduler<'_> {
             }
         }
     }
+}
+
+/// Whether the resource plugins' weighted sum fits the [`ClassIndex`]'s `i32` scores.
+fn resource_scores_fit_i32(scorers: &[(Scorer, u32)]) -> bool {
+    let weights: i64 = (scorers.iter())
+        .filter(|(scorer, _)| matches!(scorer, Scorer::Resource(_)))
+        .map(|&(_, weight)| i64::from(weight))
+        .sum();
+    weights * MAX_NODE_SCORE <= i64::from(i32::MAX)
 }

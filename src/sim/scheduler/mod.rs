@@ -54,6 +54,7 @@
 
 mod balanced_allocation;
 mod candidates;
+mod classes;
 mod cluster;
 mod least_allocated;
 mod lowest_price;
@@ -89,7 +90,8 @@ pub use sampling::{node_tree_order, num_feasible_nodes_to_find};
 pub use taint_toleration::{TaintToleration, tolerates};
 pub use tier_priority::TierPriority;
 
-use cluster::{ResourceScores, Template};
+use classes::Best;
+use cluster::{Changes, ResourceScores, Template};
 use pod_topology_spread::Domains;
 
 /// The highest score a plugin gives a node after normalization (kube's `MaxNodeScore`).
@@ -255,6 +257,13 @@ pub struct Scheduler<'a> {
     stale: Vec<usize>,
     totals: Vec<i64>,
     plugin_scores: Vec<i64>,
+    /// Scratch for the class index: a node's class key, a sample's cover, and the
+    /// tied classes.
+    key: Vec<i64>,
+    cover: Vec<usize>,
+    bests: Vec<Best>,
+    tied: Vec<(usize, i32)>,
+    changes: Changes,
 }
 
 impl fmt::Debug for Scheduler<'_> {
@@ -324,6 +333,11 @@ impl Scheduler<'static> {
             stale: Vec::new(),
             totals: Vec::new(),
             plugin_scores: Vec::new(),
+            key: Vec::new(),
+            cover: Vec::new(),
+            bests: Vec::new(),
+            tied: Vec::new(),
+            changes: Changes::default(),
         })
     }
 }

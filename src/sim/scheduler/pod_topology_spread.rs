@@ -2,6 +2,7 @@
 //! `ScheduleAnyway` (or the system defaults) as a score.
 
 use std::collections::BTreeMap;
+use std::mem::take;
 
 use k8s_openapi::api::core::v1::TopologySpreadConstraint;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -535,57 +536,157 @@ impl Spread {
                 considered
             } else {
                 let d = &mut domains[c.key];
-                d.call = d.call.wrapping_add(1);
-                if d.call == 0 {
-                    d.seen.fill(0);
-                    d.call = 1;
-                }
-                let mut distinct = 0;
-                for &n in feasible.iter().filter(|&&n| scored(n as usize)) {
-                    let id = d.of[n as usize] as usize;
-                    if d.seen[id] != d.call {
-                        d.seen[id] = d.call;
-                        distinct += 1;
-                    }
-                }
-                distinct
+                let ids = (feasible.iter())
+                    .filter(|&&n| scored(n as usize))
+                    .map(|&n| d.of[n as usize]);
+                distinct(&mut d.seen, &mut d.call, ids)
             };
             self.weights.push(((size + 2) as f64).ln());
         }
-        let weights = &self.weights;
-        let (mut min, mut max) = (i64::MAX, 0);
         for &n in feasible {
             let n = n as usize;
-            if !scored(n) {
-                out.push(INVALID);
-                continue;
-            }
-            let mut score = 0.0;
-            for (c, &w) in self.soft.iter().zip(weights) {
-                let d = &domains[c.key];
-                if d.has[n] {
-                    let count = if c.hostname {
-                        c.on_node[n]
-                    } else {
-                        c.counts[d.of[n] as usize]
-                    };
-                    score += f64::from(count) * w + (c.max_skew - 1) as f64;
-                }
-            }
-            let score = round(score);
-            min = min.min(score);
-            max = max.max(score);
-            out.push(score);
-        }
-        for s in out.iter_mut() {
-            *s = if *s == INVALID {
-                0
-            } else if max == 0 {
-                MAX_NODE_SCORE
+            out.push(if scored(n) {
+                raw(&self.soft, &self.weights, |_, c| {
+                    let d = &domains[c.key];
+                    d.has[n].then(|| {
+                        if c.hostname {
+                            c.on_node[n]
+                        } else {
+                            c.counts[d.of[n] as usize]
+                        }
+                    })
+                })
             } else {
-                MAX_NODE_SCORE * (max + min - *s) / max
-            };
+                INVALID
+            });
         }
+        normalize(out);
+    }
+
+    /// Whether a node's verdict and score depend only on its class
+    /// ([`Self::class_key`]): the pod has no `DoNotSchedule` constraint.
+    pub fn by_class(&self) -> bool {
+        self.hard.is_empty()
+    }
+
+    /// Appends to `key` what node `n`'s score depends on, per `ScheduleAnyway`
+    /// constraint: its matching pods for a hostname one ([`NO_KEY`] without the label),
+    /// or its domain id for another (twice the id, plus one if the node has the key).
+    pub fn class_key(&self, n: usize, domains: &[Domains], key: &mut Vec<i64>) {
+        key.extend(self.soft.iter().map(|c| {
+            let d = &domains[c.key];
+            match (c.hostname, d.has[n]) {
+                (true, true) => i64::from(c.on_node[n]),
+                (true, false) => NO_KEY,
+                (false, has) => i64::from(d.of[n]) << 1 | i64::from(has),
+            }
+        }));
+    }
+
+    /// The normalized scores, into `out`, of the nodes of each class of a sample that
+    /// has `members` nodes of each class (`(key, members)`, the key as
+    /// [`Self::class_key`]) and no others: what [`Self::score`] gives each of them.
+    pub fn class_scores<'k>(
+        &mut self,
+        classes: impl Iterator<Item = (&'k [i64], u32)> + Clone,
+        domains: &mut [Domains],
+        out: &mut Vec<i64>,
+    ) {
+        // With the pod's own constraints, a node lacking one of their keys is not scored.
+        let system_default = self.scored.is_none();
+        let scored = |key: &[i64]| {
+            system_default
+                || (self.soft.iter().zip(key))
+                    .all(|(c, &k)| if c.hostname { k != NO_KEY } else { k & 1 == 1 })
+        };
+        let considered: u32 = (classes.clone())
+            .filter(|(key, _)| scored(key))
+            .map(|(_, members)| members)
+            .sum();
+        let mut weights = take(&mut self.weights);
+        weights.clear();
+        for (i, c) in self.soft.iter().enumerate() {
+            let size = if c.hostname {
+                considered as usize
+            } else {
+                let d = &mut domains[c.key];
+                let ids = (classes.clone())
+                    .filter(|(key, _)| scored(key))
+                    .map(|(key, _)| (key[i] >> 1) as u32);
+                distinct(&mut d.seen, &mut d.call, ids)
+            };
+            weights.push(((size + 2) as f64).ln());
+        }
+        out.clear();
+        out.extend(classes.map(|(key, _)| {
+            if !scored(key) {
+                return INVALID;
+            }
+            raw(&self.soft, &weights, |i, c| match (c.hostname, key[i]) {
+                (true, NO_KEY) => None,
+                (true, pods) => Some(pods as u32),
+                (false, k) => (k & 1 == 1).then(|| c.counts[(k >> 1) as usize]),
+            })
+        }));
+        self.weights = weights;
+        normalize(out);
+    }
+}
+
+/// A hostname class key for a node without the hostname label.
+const NO_KEY: i64 = -1;
+
+/// How many distinct domain `ids` there are, with `seen` (per domain: the call in
+/// which it was last seen) and `call` as scratch.
+fn distinct(seen: &mut [u32], call: &mut u32, ids: impl Iterator<Item = u32>) -> usize {
+    *call = call.wrapping_add(1);
+    if *call == 0 {
+        seen.fill(0);
+        *call = 1;
+    }
+    let mut distinct = 0;
+    for id in ids {
+        if seen[id as usize] != *call {
+            seen[id as usize] = *call;
+            distinct += 1;
+        }
+    }
+    distinct
+}
+
+/// A node's raw score, from the `ScheduleAnyway` constraints with their `weights` and
+/// `count(i, constraint)`: the matching pods that count for the `i`th, or `None` if the
+/// node lacks its key.
+fn raw(
+    soft: &[Constraint],
+    weights: &[f64],
+    count: impl Fn(usize, &Constraint) -> Option<u32>,
+) -> i64 {
+    let mut score = 0.0;
+    for (i, (c, &w)) in soft.iter().zip(weights).enumerate() {
+        if let Some(count) = count(i, c) {
+            score += f64::from(count) * w + (c.max_skew - 1) as f64;
+        }
+    }
+    round(score)
+}
+
+/// NormalizeScore: `100 * (max + min - score) / max` over the scored nodes, 0 for the
+/// others ([`INVALID`]).
+fn normalize(scores: &mut [i64]) {
+    let (mut min, mut max) = (i64::MAX, 0);
+    for &s in scores.iter().filter(|&&s| s != INVALID) {
+        min = min.min(s);
+        max = max.max(s);
+    }
+    for s in scores {
+        *s = if *s == INVALID {
+            0
+        } else if max == 0 {
+            MAX_NODE_SCORE
+        } else {
+            MAX_NODE_SCORE * (max + min - *s) / max
+        };
     }
 }
 
@@ -729,6 +830,77 @@ mod tests {
             "web",
         );
         assert_eq!(scores(&four, own, &[0]), [0, 0, 100, 0]);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            rng_seed: proptest::test_runner::RngSeed::Fixed(13),
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Scoring a sample's classes gives each node what scoring its nodes does, with
+        /// the defaults or the pod's own constraints, nodes lacking keys, and counts
+        /// high enough for every weight to matter.
+        #[test]
+        fn classes_score_as_their_nodes(
+            labels in proptest::collection::vec((0u8..10, 0u8..4), 2..40),
+            own in proptest::option::of((1i32..4, 1i32..4, proptest::bool::ANY)),
+            bound in proptest::collection::vec(0usize..40, 0..300),
+            sampled in proptest::collection::vec(proptest::bool::ANY, 40),
+        ) {
+            let nodes: Vec<TestNode> = (labels.iter().enumerate())
+                .map(|(i, &(host, zone))| {
+                    let name = format!("n{i}");
+                    let mut node = TestNode::new(&name, 4, 4);
+                    if host > 0 {
+                        node = node.label(HOSTNAME_KEY, &name);
+                    }
+                    if zone > 0 {
+                        node = node.label(ZONE_KEY, &format!("z{zone}"));
+                    }
+                    node
+                })
+                .collect();
+            let mut pod = TestPod::new(100, 0).pod_label("app", "web");
+            if let Some((host_skew, zone_skew, both)) = own {
+                pod = pod.spread(ZONE_KEY, zone_skew, "ScheduleAnyway", "web");
+                if both {
+                    pod = pod.spread(HOSTNAME_KEY, host_skew, "ScheduleAnyway", "web");
+                }
+            }
+            let views = views(&nodes);
+            let templates = [pod.view()];
+            let mut domains = Vec::new();
+            let mut spread = Spread::new(0, &templates, &views, &mut domains).unwrap();
+            for &n in &bound {
+                spread.bound(0, n % nodes.len(), 1, &domains);
+            }
+            let mut sample: Vec<u32> = (0..nodes.len() as u32)
+                .filter(|&n| sampled[n as usize])
+                .collect();
+            if sample.is_empty() {
+                sample.push(0);
+            }
+            let mut by_node = Vec::new();
+            spread.score(&sample, &mut domains, &mut by_node);
+            let mut classes: Vec<(Vec<i64>, u32)> = Vec::new();
+            let mut class_of = Vec::new();
+            for &n in &sample {
+                let mut key = Vec::new();
+                spread.class_key(n as usize, &domains, &mut key);
+                let c = classes.iter().position(|(k, _)| *k == key).unwrap_or_else(|| {
+                    classes.push((key, 0));
+                    classes.len() - 1
+                });
+                classes[c].1 += 1;
+                class_of.push(c);
+            }
+            let mut by_class = Vec::new();
+            let keys = classes.iter().map(|(key, members)| (&key[..], *members));
+            spread.class_scores(keys, &mut domains, &mut by_class);
+            let expected: Vec<i64> = class_of.iter().map(|&c| by_class[c]).collect();
+            proptest::prop_assert_eq!(by_node, expected);
+        }
     }
 
     #[test]
