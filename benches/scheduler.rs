@@ -1,6 +1,6 @@
 //! What a replica change costs the scheduler as the cluster grows: one pod deleted and
 //! its replacement placed (a full scheduling cycle under the default profile, then the
-//! bind), on clusters of 1,000 to 20,000 nodes in three zones whose CPU is 98%
+//! bind), on clusters of 1,000 to 50,000 nodes in three zones whose CPU is 98%
 //! requested by 30 Deployments, so that most nodes cannot host the replacement.
 //! `kubetwin bench --scale` times whole placements and runs; this isolates one pod.
 
@@ -18,7 +18,7 @@ const PODS_PER_NODE: usize = 30;
 fn replacement(c: &mut Criterion) {
     let mut group = c.benchmark_group("scheduler");
     group.sample_size(20);
-    for nodes in [1_000, 5_000, 20_000] {
+    for nodes in [1_000, 5_000, 20_000, 50_000] {
         let labels: Vec<BTreeMap<String, String>> = (0..nodes)
             .map(|i| {
                 BTreeMap::from([

@@ -17,7 +17,7 @@
 use std::cmp::Ordering;
 
 /// At most this many classes per template; past it the template scores its samples.
-pub(super) const MAX_CLASSES: usize = 32;
+pub(super) const MAX_CLASSES: usize = 64;
 
 /// The best allocation score in a subtree of one class, how many nodes reach it, and
 /// how many nodes of the class the subtree has.
@@ -29,7 +29,7 @@ pub(super) struct Best {
 }
 
 impl Best {
-    const NONE: Best = Best {
+    pub const NONE: Best = Best {
         score: i32::MIN,
         count: 0,
         members: 0,
@@ -99,11 +99,15 @@ impl ClassIndex {
         pos: usize,
         entry: Option<(&[i64], i32)>,
     ) -> Result<(), TooManyClasses> {
+        let old = self.at[pos];
         let new = match entry {
             None => None,
-            Some((key, score)) => Some((self.class(key)?, score)),
+            // Most changes keep the node in its class.
+            Some((key, score)) => match old {
+                Some((c, _)) if *self.classes[usize::from(c)].key == *key => Some((c, score)),
+                _ => Some((self.class(key)?, score)),
+            },
         };
-        let old = self.at[pos];
         if old == new {
             return Ok(());
         }
@@ -172,25 +176,35 @@ impl ClassIndex {
         }
     }
 
-    /// How many positions are members.
-    pub(super) fn count(&self) -> usize {
-        self.members[1] as usize
+    /// How many positions are members of the classes `among` (all with `None`).
+    pub(super) fn count(&self, among: Option<&[usize]>) -> usize {
+        self.members(1, among)
     }
 
-    /// The `k`th member (from 0) in the order `from..len`, then `0..from`; `k` must be
-    /// below [`Self::count`].
-    pub(super) fn nth(&self, from: usize, k: usize) -> usize {
-        let (before, total) = (self.rank(from), self.count());
+    /// How many positions of subtree `i` are members of the classes `among`.
+    fn members(&self, i: usize, among: Option<&[usize]>) -> usize {
+        match among {
+            None => self.members[i] as usize,
+            Some(classes) => (classes.iter())
+                .map(|&c| self.classes[c].tree[i].members as usize)
+                .sum(),
+        }
+    }
+
+    /// The `k`th member of the classes `among` (from 0) in the order `from..len`, then
+    /// `0..from`; `k` must be below their [`Self::count`].
+    pub(super) fn nth(&self, from: usize, k: usize, among: Option<&[usize]>) -> usize {
+        let (before, total) = (self.rank(from, among), self.count(among));
         let after = total - before;
-        self.select(if k < after { before + k } else { k - after })
+        self.select(if k < after { before + k } else { k - after }, among)
     }
 
     /// How many members are below `pos`.
-    fn rank(&self, pos: usize) -> usize {
+    fn rank(&self, pos: usize, among: Option<&[usize]>) -> usize {
         let (mut i, mut below) = (self.leaves + pos, 0);
         while i > 1 {
             if i % 2 == 1 {
-                below += self.members[i - 1] as usize;
+                below += self.members(i - 1, among);
             }
             i /= 2;
         }
@@ -198,10 +212,10 @@ impl ClassIndex {
     }
 
     /// The member with `k` members below it.
-    fn select(&self, mut k: usize) -> usize {
+    fn select(&self, mut k: usize, among: Option<&[usize]>) -> usize {
         let mut i = 1;
         while i < self.leaves {
-            let left = self.members[2 * i] as usize;
+            let left = self.members(2 * i, among);
             if k < left {
                 i *= 2;
             } else {
@@ -331,13 +345,18 @@ mod tests {
                     (index.keys().position(|k| *k == key[..]).unwrap(), s)
                 });
             }
-            let members: Vec<usize> = (0..len).filter(|&p| plain[p].is_some()).collect();
-            prop_assert_eq!(index.count(), members.len());
             let from = from % len;
-            if !members.is_empty() {
-                let k = k % members.len();
-                let expected = ring(&plain, from, (from + len - 1) % len)[k].0;
-                prop_assert_eq!(index.nth(from, k), expected);
+            let even: Vec<usize> = (0..index.keys().count()).filter(|c| c % 2 == 0).collect();
+            for among in [None, Some(&even[..])] {
+                let counted = |c: usize| among.is_none_or(|a| a.contains(&c));
+                let members: Vec<usize> = (ring(&plain, from, (from + len - 1) % len).iter())
+                    .filter(|m| counted(m.1))
+                    .map(|m| m.0)
+                    .collect();
+                prop_assert_eq!(index.count(among), members.len());
+                if !members.is_empty() {
+                    prop_assert_eq!(index.nth(from, k % members.len(), among), members[k % members.len()]);
+                }
             }
             let last = (from + span) % len;
             let window = ring(&plain, from, last);

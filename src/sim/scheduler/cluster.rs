@@ -10,7 +10,7 @@ use super::node_unschedulable::tolerates_cordon;
 use k8s_openapi::api::core::v1::Taint;
 
 use super::candidates::PositionSet;
-use super::classes::ClassIndex;
+use super::classes::{Best, ClassIndex};
 use super::pod_topology_spread::Spread;
 use super::{
     FilterPlugin, FilterResult, MAX_NODE_SCORE, NodeAffinity, NodeResourcesFit, NodeUnschedulable,
@@ -147,9 +147,7 @@ impl Scheduler<'_> {
                 resources.len() - 1
             });
             let spread = Spread::new(t, &templates, &nodes, &mut domains);
-            let by_class = !self.scorers.is_empty()
-                && resource_scores_fit_i32(&self.scorers)
-                && spread.as_ref().is_none_or(Spread::by_class);
+            let by_class = !self.scorers.is_empty() && resource_scores_fit_i32(&self.scorers);
             cached.push(Template {
                 pod: *pod,
                 tolerates_cordon: tolerates_cordon(pod),
@@ -186,6 +184,7 @@ impl Scheduler<'_> {
             plugin_scores: Vec::new(),
             key: Vec::new(),
             cover: Vec::new(),
+            among: Vec::new(),
             bests: Vec::new(),
             tied: Vec::new(),
             changes: Changes::default(),
@@ -318,6 +317,7 @@ impl Scheduler<'_> {
             order,
             next_start,
             cover,
+            among,
             bests,
             tied,
             totals,
@@ -326,12 +326,29 @@ impl Scheduler<'_> {
         } = self;
         let template = &mut templates[t];
         let index = template.index.as_ref()?;
+        // The keys: the static plugins' raw scores, then spreading's part.
+        let spread_key = (scorers.iter())
+            .filter(|(scorer, _)| matches!(scorer, Scorer::Static(_)))
+            .count();
+        // With DoNotSchedule constraints, only the classes that pass them are feasible.
+        let among = match &template.spread {
+            Some(spread) if spread.filters() => {
+                among.clear();
+                among.extend(
+                    (index.keys().enumerate())
+                        .filter(|(_, key)| spread.class_passes(&key[spread_key..]))
+                        .map(|(c, _)| c),
+                );
+                Some(&among[..])
+            }
+            _ => None,
+        };
         let (n, start) = (order.len(), *next_start);
-        let feasible = index.count().min(to_find);
+        let feasible = index.count(among).min(to_find);
         if feasible == 0 {
             return None;
         }
-        let last = index.nth(start, feasible - 1);
+        let last = index.nth(start, feasible - 1, among);
         let processed = if feasible == to_find {
             (last + n - start) % n + 1
         } else {
@@ -348,7 +365,13 @@ impl Scheduler<'_> {
         };
         index.cover(start, last, cover);
         bests.clear();
-        bests.extend((0..index.keys().count()).map(|c| index.best(c, cover)));
+        bests.extend((0..index.keys().count()).map(|c| {
+            if among.is_none_or(|among| among.contains(&c)) {
+                index.best(c, cover)
+            } else {
+                Best::NONE
+            }
+        }));
         // The classes the sample has, with their keys, in the index's order.
         let present = || {
             (index.keys().zip(bests.iter()))
@@ -362,10 +385,6 @@ impl Scheduler<'_> {
                 *total += i64::from(weight) * score.clamp(0, MAX_NODE_SCORE);
             }
         };
-        // The keys: the static plugins' raw scores, then spreading's part.
-        let spread_key = (scorers.iter())
-            .filter(|(scorer, _)| matches!(scorer, Scorer::Static(_)))
-            .count();
         let mut statics = 0;
         for (k, (scorer, weight)) in scorers.iter().enumerate() {
             match scorer {
@@ -406,6 +425,12 @@ impl Scheduler<'_> {
         };
         let at = index.nth_tied(tied, cover, pick);
         Some(order[at] as usize)
+    }
+
+    /// Per template: whether it still places pods through its class index.
+    #[cfg(test)]
+    pub(super) fn indexed(&self) -> Vec<bool> {
+        self.templates.iter().map(|t| t.index.is_some()).collect()
     }
 
     /// The filters' verdict on node `n` for a pod of template `t`, in the default
@@ -538,12 +563,7 @@ impl Scheduler<'_> {
                 _ => {}
             }
         }
-        if let Some(spread) = &template.spread
-            && self
-                .scorers
-                .iter()
-                .any(|(s, _)| matches!(s, Scorer::Spread))
-        {
+        if let Some(spread) = &template.spread {
             spread.class_key(n, &self.domains, key);
         }
         let score = self.resources[template.resources].total[n] as i32;

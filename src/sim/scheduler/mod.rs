@@ -44,13 +44,20 @@
 //! but PodTopologySpread (module `candidates`: a release or a change of taints rechecks
 //! the node, a node a bind has filled is dropped when a walk meets it), so the filter
 //! walk jumps over the nodes that cannot host the pod instead of looking at each: in a
-//! full cluster those are most of them. A pod's cycle
-//! then costs a few loads for each of the (at most [`num_feasible_nodes_to_find`], 500
-//! of 5,000) feasible nodes it scores, plus O(log₆₄ nodes) per jump; an unschedulable
-//! pod's count of reasons is shared by the pods of its template that fail while nothing
-//! changes. It does not go below that, e.g. to O(log nodes) with a priority queue of
-//! each template's cached totals: kube normalizes NodeAffinity, TaintToleration and
-//! PodTopologySpread scores over each pod's sample, so the sample decides the winner.
+//! full cluster those are most of them.
+//!
+//! A pod's cycle does not score its sample node by node. kube normalizes NodeAffinity,
+//! TaintToleration and PodTopologySpread over each pod's sample, so the sample decides
+//! the winner. But a node's total depends only on its allocation score and its class
+//! (its static plugins' raw scores and what spreading reads), and each normalizer reads
+//! only each score and the sample's extremes. So each template indexes its feasible
+//! nodes by class (module `classes`): segment trees over the node tree's positions give
+//! the sample's end, each class's best, and the tied node the draw names in
+//! O(classes · log nodes), the node scoring the sample would pick. Binds reach the
+//! indexes through a log each template applies when it next schedules. A template with
+//! more than 64 classes, or a profile without score plugins, walks and scores as
+//! described above. An unschedulable pod's count of reasons is shared by the pods of
+//! its template that fail while nothing changes.
 
 mod balanced_allocation;
 mod candidates;
@@ -165,7 +172,9 @@ pub trait ScorePlugin: Send + Sync {
     fn score(&self, pod: &PodView, node: &NodeView) -> i64;
     /// Maps the raw scores of all feasible nodes (in node order) into
     /// `0..=`[`MAX_NODE_SCORE`]. The default leaves them as they are, for plugins whose
-    /// raw scores already lie in that range.
+    /// raw scores already lie in that range. A node's normalized score may depend only
+    /// on its raw score and the smallest and largest raw scores: the scheduler
+    /// normalizes one score per class of nodes, not per node.
     fn normalize(&self, scores: &mut [i64]) {
         let _ = scores;
     }
@@ -261,6 +270,7 @@ pub struct Scheduler<'a> {
     /// tied classes.
     key: Vec<i64>,
     cover: Vec<usize>,
+    among: Vec<usize>,
     bests: Vec<Best>,
     tied: Vec<(usize, i32)>,
     changes: Changes,
@@ -335,6 +345,7 @@ impl Scheduler<'static> {
             plugin_scores: Vec::new(),
             key: Vec::new(),
             cover: Vec::new(),
+            among: Vec::new(),
             bests: Vec::new(),
             tied: Vec::new(),
             changes: Changes::default(),

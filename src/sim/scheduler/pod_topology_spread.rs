@@ -171,6 +171,8 @@ pub(super) struct Domains {
     pub has: Vec<bool>,
     /// Number of distinct ids.
     pub len: usize,
+    /// Per id: how many nodes have it.
+    size: Vec<u32>,
     /// Scratch for [`Spread::score`]: the call in which each domain was last seen.
     seen: Vec<u32>,
     call: u32,
@@ -187,9 +189,14 @@ impl Domains {
             let next = ids.len() as u32;
             of.push(*ids.entry(value.map_or("", String::as_str)).or_insert(next));
         }
+        let mut size = vec![0; ids.len()];
+        for &id in &of {
+            size[id as usize] += 1;
+        }
         Domains {
             key: key.into(),
             len: ids.len(),
+            size,
             seen: vec![0; ids.len()],
             call: 0,
             of,
@@ -232,6 +239,16 @@ struct Constraint {
 }
 
 impl Constraint {
+    /// The smallest count over the domains of counted nodes, or 0 with fewer such
+    /// domains than `minDomains`.
+    fn global_min(&self) -> i64 {
+        if self.domains < self.min_domains {
+            0
+        } else {
+            i64::from(self.min)
+        }
+    }
+
     /// Adds `delta` matching pods to domain `d`.
     fn add(&mut self, d: usize, delta: i64) {
         let present = self.members.get(d).is_some_and(|&m| m > 0);
@@ -511,12 +528,8 @@ impl Spread {
             if !d.has[n] {
                 return Err(&[PodTopologySpread::REASON_MISSING_LABEL]);
             }
-            let min = if c.domains < c.min_domains {
-                0
-            } else {
-                i64::from(c.min)
-            };
-            let skew = i64::from(c.counts[d.of[n] as usize]) + i64::from(c.self_match) - min;
+            let skew =
+                i64::from(c.counts[d.of[n] as usize]) + i64::from(c.self_match) - c.global_min();
             if skew > c.max_skew {
                 return Err(&[PodTopologySpread::REASON]);
             }
@@ -563,15 +576,12 @@ impl Spread {
         normalize(out);
     }
 
-    /// Whether a node's verdict and score depend only on its class
-    /// ([`Self::class_key`]): the pod has no `DoNotSchedule` constraint.
-    pub fn by_class(&self) -> bool {
-        self.hard.is_empty()
-    }
-
-    /// Appends to `key` what node `n`'s score depends on, per `ScheduleAnyway`
-    /// constraint: its matching pods for a hostname one ([`NO_KEY`] without the label),
-    /// or its domain id for another (twice the id, plus one if the node has the key).
+    /// Appends to `key` what node `n`'s score and verdict depend on besides the cluster's
+    /// counts per domain. Per `ScheduleAnyway` constraint: its matching pods for a
+    /// hostname one ([`NO_KEY`] without the label), or its domain id for another (twice
+    /// the id, plus one if the node has the key). Per `DoNotSchedule` constraint: its
+    /// domain's id and 0, or, for a domain of this node alone, [`ALONE`] and its count
+    /// ([`NO_KEY`] and 0 without the label).
     pub fn class_key(&self, n: usize, domains: &[Domains], key: &mut Vec<i64>) {
         key.extend(self.soft.iter().map(|c| {
             let d = &domains[c.key];
@@ -581,6 +591,34 @@ impl Spread {
                 (false, has) => i64::from(d.of[n]) << 1 | i64::from(has),
             }
         }));
+        for c in &self.hard {
+            let d = &domains[c.key];
+            let id = d.of[n] as usize;
+            key.extend(match (d.has[n], d.size[id]) {
+                (false, _) => [NO_KEY, 0],
+                (true, 1) => [ALONE, i64::from(c.counts[id])],
+                (true, _) => [id as i64, 0],
+            });
+        }
+    }
+
+    /// Whether the pod has `DoNotSchedule` constraints.
+    pub fn filters(&self) -> bool {
+        !self.hard.is_empty()
+    }
+
+    /// The `DoNotSchedule` verdict for the nodes of a class (by key, as
+    /// [`Self::class_key`]): [`Self::filter`]'s for each of them.
+    pub fn class_passes(&self, key: &[i64]) -> bool {
+        let hard = &key[self.soft.len()..];
+        (self.hard.iter().zip(hard.chunks_exact(2))).all(|(c, domain)| {
+            let count = match domain[0] {
+                NO_KEY => return false,
+                ALONE => domain[1],
+                id => i64::from(c.counts[id as usize]),
+            };
+            count + i64::from(c.self_match) - c.global_min() <= c.max_skew
+        })
     }
 
     /// The normalized scores, into `out`, of the nodes of each class of a sample that
@@ -633,8 +671,10 @@ impl Spread {
     }
 }
 
-/// A hostname class key for a node without the hostname label.
+/// A class key for a node without the topology key.
 const NO_KEY: i64 = -1;
+/// A `DoNotSchedule` class key for a domain of one node, followed by its count.
+const ALONE: i64 = -2;
 
 /// How many distinct domain `ids` there are, with `seen` (per domain: the call in
 /// which it was last seen) and `call` as scratch.

@@ -392,3 +392,54 @@ fn normalizers() {
     lowest_is_best_normalize(&mut s);
     assert_eq!(s, [100, 0]);
 }
+
+/// The class index serves the templates of the default profile, with preferred
+/// affinity, soft taints and both kinds of spreading constraints, through a run with
+/// deletions and a taint change; a pod that fits nowhere still gets kube's reasons.
+#[test]
+fn the_default_profile_places_through_the_class_index() {
+    let owned: Vec<TestNode> = (0..300)
+        .map(|i| {
+            let node = zoned(&format!("n{i}"), ["a", "b", "c"][i % 3]);
+            if i % 7 == 0 {
+                node.label("disk", "ssd")
+                    .taint("spot", "", "PreferNoSchedule")
+            } else {
+                node
+            }
+        })
+        .collect();
+    let pods = [
+        TestPod::new(100, GI / 16),
+        TestPod::new(200, GI / 8)
+            .pod_label("app", "web")
+            .preferred(vec![(10, term(vec![expr("disk", "In", &["ssd"])], vec![]))]),
+        TestPod::new(300, GI / 8)
+            .pod_label("app", "db")
+            .spread(ZONE_KEY, 1, "DoNotSchedule", "db")
+            .spread(HOSTNAME_KEY, 1, "ScheduleAnyway", "db"),
+    ];
+    let mut scheduler = cluster(&SchedulerSpec::default(), &owned, &pods);
+    let mut placed = Vec::new();
+    for t in [0, 1, 2, 0, 1, 2] {
+        placed.extend(place(&mut scheduler, t, 100, 5).into_iter().map(|n| (t, n)));
+    }
+    assert_eq!(placed.len(), 600);
+    for &(t, n) in placed.iter().step_by(3) {
+        scheduler.deleting(t, n);
+        scheduler.release(t, n, true);
+    }
+    scheduler.set_taints(
+        1,
+        &[taint("node.kubernetes.io/unreachable", "", "NoSchedule")],
+    );
+    assert_eq!(place(&mut scheduler, 2, 50, 6).len(), 50);
+    assert_eq!(scheduler.indexed(), [true, true, true]);
+    let huge = [TestPod::new(64_000, GI)];
+    let mut full = cluster(&SchedulerSpec::default(), &owned, &huge);
+    let err = full.schedule(0, &mut Pcg64::seed_from_u64(1)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "0/300 nodes are available: 300 Insufficient cpu."
+    );
+}
