@@ -226,6 +226,11 @@ impl ClassIndex {
         i - self.leaves
     }
 
+    /// How many positions are members of class `class`.
+    pub(super) fn members_of(&self, class: usize) -> usize {
+        self.classes[class].tree[1].members as usize
+    }
+
     /// Into `cover`: the subtrees that exactly cover the positions `from..=last` in the
     /// order `from..len`, then `0..from` (the whole ring when `last` is `from - 1`).
     pub(super) fn cover(&self, from: usize, last: usize, cover: &mut Vec<usize>) {

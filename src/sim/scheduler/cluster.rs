@@ -48,9 +48,44 @@ pub(super) struct Template<'a> {
     /// allocation score and its class (see the classes module): then a pod finds the
     /// best node of its sample without scoring the sample.
     index: Option<ClassIndex>,
+    /// While there is an index: why the filters before PodTopologySpread's reject each
+    /// node, counted.
+    rejections: Rejections,
     /// How far into the scheduler's [`Changes`] the index is, or `None` before its
     /// first sync.
     synced: Option<u64>,
+}
+
+/// Per node, the first failing filter's reasons, and how many nodes give each reason.
+pub(super) struct Rejections {
+    verdicts: Vec<FilterResult>,
+    counts: Vec<(&'static str, usize)>,
+}
+
+impl Rejections {
+    fn new(nodes: usize) -> Self {
+        Rejections {
+            verdicts: vec![Ok(()); nodes],
+            counts: Vec::new(),
+        }
+    }
+
+    fn set(&mut self, n: usize, verdict: FilterResult) {
+        let old = std::mem::replace(&mut self.verdicts[n], verdict);
+        if old == verdict {
+            return;
+        }
+        if let Err(reasons) = old {
+            for reason in reasons {
+                if let Some((_, count)) = self.counts.iter_mut().find(|(r, _)| r == reason) {
+                    *count -= 1;
+                }
+            }
+        }
+        if let Err(reasons) = verdict {
+            count_reasons(&mut self.counts, reasons, 1);
+        }
+    }
 }
 
 /// The nodes whose allocation, taints or pods changed, in order, for the class indexes
@@ -147,7 +182,7 @@ impl Scheduler<'_> {
                 resources.len() - 1
             });
             let spread = Spread::new(t, &templates, &nodes, &mut domains);
-            let by_class = !self.scorers.is_empty() && resource_scores_fit_i32(&self.scorers);
+            let by_class = resource_scores_fit_i32(&self.scorers);
             cached.push(Template {
                 pod: *pod,
                 tolerates_cordon: tolerates_cordon(pod),
@@ -159,6 +194,7 @@ impl Scheduler<'_> {
                 resources,
                 spread,
                 index: by_class.then(|| ClassIndex::new(nodes.len())),
+                rejections: Rejections::new(if by_class { nodes.len() } else { 0 }),
                 synced: None,
             });
         }
@@ -255,8 +291,8 @@ impl Scheduler<'_> {
         } else {
             num_feasible_nodes_to_find(self.percentage, n)
         };
-        if let Some(node) = self.schedule_by_class(t, to_find, rng) {
-            return Ok(node);
+        if let Some(placed) = self.schedule_by_class(t, to_find, rng) {
+            return placed;
         }
         // The walk passes over the nodes that are not candidates: they fail a filter.
         let (mut feasible, mut stale) = (take(&mut self.feasible), take(&mut self.stale));
@@ -300,14 +336,14 @@ impl Scheduler<'_> {
         Ok(self.feasible[k] as usize)
     }
 
-    /// [`Self::schedule`] with template `t`'s [`ClassIndex`], if it has one and some
-    /// node is feasible: the same node for the same draws, in O(classes · log nodes).
+    /// [`Self::schedule`] with template `t`'s [`ClassIndex`], if it has one: the same
+    /// node for the same draws, in O(classes · log nodes), or the same reasons.
     fn schedule_by_class<R: Rng + ?Sized>(
         &mut self,
         t: usize,
         to_find: usize,
         rng: &mut R,
-    ) -> Option<usize> {
+    ) -> Option<Result<usize, Unschedulable>> {
         self.templates[t].index.as_ref()?;
         self.sync(t);
         let Scheduler {
@@ -336,7 +372,7 @@ impl Scheduler<'_> {
                 among.clear();
                 among.extend(
                     (index.keys().enumerate())
-                        .filter(|(_, key)| spread.class_passes(&key[spread_key..]))
+                        .filter(|(_, key)| spread.class_filter(&key[spread_key..]).is_ok())
                         .map(|(c, _)| c),
                 );
                 Some(&among[..])
@@ -346,7 +382,20 @@ impl Scheduler<'_> {
         let (n, start) = (order.len(), *next_start);
         let feasible = index.count(among).min(to_find);
         if feasible == 0 {
-            return None;
+            let mut reasons = template.rejections.counts.clone();
+            if let Some(spread) = &template.spread {
+                for (c, key) in index.keys().enumerate() {
+                    if let Err(failed) = spread.class_filter(&key[spread_key..]) {
+                        count_reasons(&mut reasons, failed, index.members_of(c));
+                    }
+                }
+            }
+            reasons.retain(|&(_, count)| count > 0);
+            sort_reasons(&mut reasons);
+            return Some(Err(Unschedulable {
+                num_nodes: n,
+                reasons,
+            }));
         }
         let last = index.nth(start, feasible - 1, among);
         let processed = if feasible == to_find {
@@ -356,7 +405,7 @@ impl Scheduler<'_> {
         };
         *next_start = (start + processed) % n;
         if feasible == 1 {
-            return Some(order[last] as usize);
+            return Some(Ok(order[last] as usize));
         }
         let last = if feasible == to_find {
             last
@@ -424,7 +473,7 @@ impl Scheduler<'_> {
             0
         };
         let at = index.nth_tied(tied, cover, pick);
-        Some(order[at] as usize)
+        Some(Ok(order[at] as usize))
     }
 
     /// Per template: whether it still places pods through its class index.
@@ -471,10 +520,10 @@ impl Scheduler<'_> {
         let mut reasons = Vec::new();
         for n in 0..self.nodes.len() {
             if let Err(r) = self.filter(t, n) {
-                count_reasons(&mut reasons, r);
+                count_reasons(&mut reasons, r, 1);
             }
         }
-        reasons.sort_by_cached_key(|(reason, count)| format!("{count} {reason}"));
+        sort_reasons(&mut reasons);
         let diagnosis = Unschedulable {
             num_nodes: self.nodes.len(),
             reasons,
@@ -547,11 +596,14 @@ impl Scheduler<'_> {
             return;
         };
         let at = self.position[n] as usize;
-        let feasible = self.node_filter(t, n).is_ok();
-        if !feasible && !index.has(at) {
+        let verdict = self.node_filter(t, n);
+        let feasible = verdict.is_ok();
+        let member = index.has(at);
+        let template = &mut self.templates[t];
+        template.rejections.set(n, verdict);
+        if !feasible && !member {
             return;
         }
-        let template = &mut self.templates[t];
         // The key: each static plugin's raw score, in the profile's order, then what
         // spreading reads.
         let key = &mut self.key;
@@ -749,4 +801,9 @@ fn resource_scores_fit_i32(scorers: &[(Scorer, u32)]) -> bool {
         .map(|&(_, weight)| i64::from(weight))
         .sum();
     weights * MAX_NODE_SCORE <= i64::from(i32::MAX)
+}
+
+/// The order of kube's message: by count, then reason, as text.
+fn sort_reasons(reasons: &mut [(&'static str, usize)]) {
+    reasons.sort_by_cached_key(|(reason, count)| format!("{count} {reason}"));
 }

@@ -360,11 +360,12 @@ impl Scheduler<'_> {
     }
 }
 
-fn count_reasons(counts: &mut Vec<(&'static str, usize)>, reasons: &[&'static str]) {
+/// Adds `nodes` nodes rejected for each of `reasons` to `counts`.
+fn count_reasons(counts: &mut Vec<(&'static str, usize)>, reasons: &[&'static str], nodes: usize) {
     for &reason in reasons {
         match counts.iter_mut().find(|(r, _)| *r == reason) {
-            Some((_, count)) => *count += 1,
-            None => counts.push((reason, 1)),
+            Some((_, count)) => *count += nodes,
+            None => counts.push((reason, nodes)),
         }
     }
 }

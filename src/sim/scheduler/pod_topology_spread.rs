@@ -609,16 +609,19 @@ impl Spread {
 
     /// The `DoNotSchedule` verdict for the nodes of a class (by key, as
     /// [`Self::class_key`]): [`Self::filter`]'s for each of them.
-    pub fn class_passes(&self, key: &[i64]) -> bool {
+    pub fn class_filter(&self, key: &[i64]) -> FilterResult {
         let hard = &key[self.soft.len()..];
-        (self.hard.iter().zip(hard.chunks_exact(2))).all(|(c, domain)| {
+        for (c, domain) in self.hard.iter().zip(hard.chunks_exact(2)) {
             let count = match domain[0] {
-                NO_KEY => return false,
+                NO_KEY => return Err(&[PodTopologySpread::REASON_MISSING_LABEL]),
                 ALONE => domain[1],
                 id => i64::from(c.counts[id as usize]),
             };
-            count + i64::from(c.self_match) - c.global_min() <= c.max_skew
-        })
+            if count + i64::from(c.self_match) - c.global_min() > c.max_skew {
+                return Err(&[PodTopologySpread::REASON]);
+            }
+        }
+        Ok(())
     }
 
     /// The normalized scores, into `out`, of the nodes of each class of a sample that

@@ -114,7 +114,7 @@ impl<'a> Reference<'a> {
             processed += 1;
             match self.filter(t, node) {
                 Ok(()) => feasible.push(node),
-                Err(r) => count_reasons(&mut reasons, r),
+                Err(r) => count_reasons(&mut reasons, r, 1),
             }
         }
         self.next_start = (self.next_start + processed) % n;
