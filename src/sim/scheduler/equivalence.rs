@@ -226,3 +226,36 @@ proptest! {
         agree(seed)?;
     }
 }
+
+/// A template whose nodes come to fall into more classes than its index keeps (40
+/// zones, then a second pod count per node) switches to scoring its samples during the
+/// run, and places every pod where the straightforward scheduler does, before and after.
+#[test]
+fn a_template_that_outgrows_its_class_index_places_as_the_straightforward_one() {
+    let nodes: Vec<TestNode> = (0..120)
+        .map(|i| {
+            let name = format!("n{i}");
+            TestNode::new(&name, 4, 4)
+                .label(ZONE_KEY, &format!("z{}", i % 40))
+                .label(HOSTNAME_KEY, &name)
+        })
+        .collect();
+    let pods = [TestPod::new(100, GI / 16)];
+    let spec = SchedulerSpec::default();
+    let mut fast = cluster(&spec, &nodes, &pods);
+    let mut slow = Reference::new(&spec, views(&nodes), vec![pods[0].view()]);
+    let (mut fast_rng, mut slow_rng) = (Pcg64::seed_from_u64(3), Pcg64::seed_from_u64(3));
+    let mut indexed = Vec::new();
+    for _ in 0..200 {
+        let n = fast.schedule(0, &mut fast_rng).unwrap();
+        assert_eq!(Ok(n), slow.schedule(0, &mut slow_rng));
+        fast.bind(0, n);
+        slow.bind(0, n);
+        indexed.push(fast.indexed()[0]);
+    }
+    assert!(indexed[0], "the index serves the first pods");
+    assert!(
+        !indexed[199],
+        "past the class cap the template scores its samples"
+    );
+}
