@@ -363,7 +363,7 @@ impl Scheduler<'_> {
         let template = &mut templates[t];
         let index = template.index.as_ref()?;
         // The keys: the static plugins' raw scores, then spreading's part.
-        let spread_key = (scorers.iter())
+        let spread_offset = (scorers.iter())
             .filter(|(scorer, _)| matches!(scorer, Scorer::Static(_)))
             .count();
         // With DoNotSchedule constraints, only the classes that pass them are feasible.
@@ -372,7 +372,7 @@ impl Scheduler<'_> {
                 among.clear();
                 among.extend(
                     (index.keys().enumerate())
-                        .filter(|(_, key)| spread.class_filter(&key[spread_key..]).is_ok())
+                        .filter(|(_, key)| spread.class_filter(&key[spread_offset..]).is_ok())
                         .map(|(c, _)| c),
                 );
                 Some(&among[..])
@@ -385,7 +385,7 @@ impl Scheduler<'_> {
             let mut reasons = template.rejections.counts.clone();
             if let Some(spread) = &template.spread {
                 for (c, key) in index.keys().enumerate() {
-                    if let Err(failed) = spread.class_filter(&key[spread_key..]) {
+                    if let Err(failed) = spread.class_filter(&key[spread_offset..]) {
                         count_reasons(&mut reasons, failed, index.members_of(c));
                     }
                 }
@@ -452,14 +452,15 @@ impl Scheduler<'_> {
                 Scorer::Spread => {
                     if let Some(spread) = template.spread.as_mut().filter(|s| s.scores()) {
                         let classes =
-                            present().map(|(_, (key, best))| (&key[spread_key..], best.members));
+                            present().map(|(_, (key, best))| (&key[spread_offset..], best.members));
                         spread.class_scores(classes, domains, plugin_scores);
                         add(*weight, plugin_scores);
                     }
                 }
             }
         }
-        let best = totals.iter().copied().max()?;
+        let best = (totals.iter().copied().max())
+            .expect("a sample of two nodes or more has a class with members");
         tied.clear();
         tied.extend(
             (present().zip(totals.iter()))

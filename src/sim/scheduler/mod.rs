@@ -54,10 +54,12 @@
 //! nodes by class (module `classes`): segment trees over the node tree's positions give
 //! the sample's end, each class's best, and the tied node the draw names in
 //! O(classes · log nodes), the node scoring the sample would pick. Binds reach the
-//! indexes through a log each template applies when it next schedules. A template with
-//! more than 64 classes, or a profile without score plugins, walks and scores as
-//! described above. An unschedulable pod's count of reasons is shared by the pods of
-//! its template that fail while nothing changes.
+//! indexes through a log each template applies when it next schedules, with the
+//! reasons each node rejects the template, so a pod that fits nowhere is told why in
+//! O(classes) too. A template whose nodes fall into more than 64 classes at once, or a
+//! profile whose resource weights overflow the index's `i32` scores, walks and scores
+//! as described above; there an unschedulable pod's count of reasons is shared by the
+//! pods of its template that fail while nothing changes.
 
 mod balanced_allocation;
 mod candidates;

@@ -878,6 +878,7 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig {
             rng_seed: proptest::test_runner::RngSeed::Fixed(13),
+            failure_persistence: None,
             ..proptest::prelude::ProptestConfig::default()
         })]
 
