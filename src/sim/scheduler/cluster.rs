@@ -13,9 +13,9 @@ use super::candidates::PositionSet;
 use super::classes::{Best, ClassIndex};
 use super::pod_topology_spread::Spread;
 use super::{
-    FilterPlugin, FilterResult, MAX_NODE_SCORE, NodeAffinity, NodeResourcesFit, NodeUnschedulable,
-    NodeView, PodView, Scheduler, Scorer, TaintToleration, Unschedulable, count_reasons,
-    node_tree_order, num_feasible_nodes_to_find,
+    FilterPlugin, FilterResult, MAX_NODE_SCORE, Marks, NodeAffinity, NodeResourcesFit,
+    NodeUnschedulable, NodeView, PodView, Scheduler, Scorer, TaintToleration, Unschedulable,
+    count_reasons, node_tree_order, num_feasible_nodes_to_find,
 };
 use crate::model::resources::Resources;
 use crate::sim::world::World;
@@ -28,10 +28,11 @@ pub(super) struct Template<'a> {
     /// Per node: the verdict of the filters that read only the node's taints and labels
     /// (TaintToleration, then NodeAffinity).
     fixed: Vec<FilterResult>,
-    /// Positions in the node tree's order whose node may pass every filter but
-    /// PodTopologySpread's ([`Scheduler::node_filter`]); the others do not. A bind can
-    /// only make a candidate fail, so it is found out when the walk reaches it; a release
-    /// or a change of taints can make any node pass, so it updates the node's candidacy.
+    /// Without an index: the positions in the node tree's order whose node may pass
+    /// every filter but PodTopologySpread's ([`Scheduler::node_filter`]); the others do
+    /// not. A bind can only make a candidate fail, so it is found out when the walk
+    /// reaches it; a release or a change of taints can make any node pass, so it updates
+    /// the node's candidacy. Built when the template loses its index.
     candidates: PositionSet,
     /// Why the last pod of this template found no node, while nothing has changed since
     /// (the [`Scheduler`]'s `generation` then).
@@ -88,6 +89,18 @@ impl Rejections {
     }
 }
 
+/// Scratch for placing a pod through a [`ClassIndex`]: a node's class key, a sample's
+/// cover, the classes that pass DoNotSchedule constraints, each class's best, and the
+/// tied classes.
+#[derive(Default)]
+pub(super) struct ClassScratch {
+    key: Vec<i64>,
+    cover: Vec<usize>,
+    among: Vec<usize>,
+    bests: Vec<Best>,
+    tied: Vec<(usize, i32)>,
+}
+
 /// The nodes whose allocation, taints or pods changed, in order, for the class indexes
 /// to catch up with. Bounded: past twice the node count it starts again, and the
 /// indexes behind rebuild.
@@ -96,9 +109,8 @@ pub(super) struct Changes {
     /// The log's position of `nodes[0]`.
     base: u64,
     nodes: Vec<u32>,
-    /// Scratch for [`Scheduler::sync`]: per node, the sync that last saw it.
-    seen: Vec<u32>,
-    stamp: u32,
+    /// Scratch for [`Scheduler::sync`]: the nodes it has seen.
+    seen: Marks,
 }
 
 /// A plugin's raw scores of every node for one template.
@@ -218,11 +230,7 @@ impl Scheduler<'_> {
             stale: Vec::new(),
             totals: Vec::new(),
             plugin_scores: Vec::new(),
-            key: Vec::new(),
-            cover: Vec::new(),
-            among: Vec::new(),
-            bests: Vec::new(),
-            tied: Vec::new(),
+            by_class: ClassScratch::default(),
             changes: Changes::default(),
         };
         for n in 0..scheduler.nodes.len() {
@@ -352,10 +360,14 @@ impl Scheduler<'_> {
             domains,
             order,
             next_start,
-            cover,
-            among,
-            bests,
-            tied,
+            by_class:
+                ClassScratch {
+                    cover,
+                    among,
+                    bests,
+                    tied,
+                    ..
+                },
             totals,
             plugin_scores,
             ..
@@ -533,14 +545,20 @@ impl Scheduler<'_> {
         diagnosis
     }
 
-    /// Node `n` may now host pods it could not: every template's candidacy there is
-    /// checked again.
+    /// Node `n` may now host pods it could not: the candidacy there of every template
+    /// without an index is checked again.
     fn recheck(&mut self, n: usize) {
-        let at = self.position[n] as usize;
         for t in 0..self.templates.len() {
-            let member = self.node_filter(t, n).is_ok();
-            self.templates[t].candidates.set(at, member);
+            if self.templates[t].index.is_none() {
+                self.recheck_one(t, n);
+            }
         }
+    }
+
+    fn recheck_one(&mut self, t: usize, n: usize) {
+        let member = self.node_filter(t, n).is_ok();
+        let at = self.position[n] as usize;
+        self.templates[t].candidates.set(at, member);
     }
 
     /// Node `n`'s allocation, taints or pods have changed. The class indexes learn it
@@ -565,18 +583,10 @@ impl Scheduler<'_> {
         };
         match self.templates[t].synced {
             Some(synced) if synced >= base => {
-                let log = &mut self.changes;
-                log.stamp = log.stamp.wrapping_add(1);
-                if log.stamp == 0 {
-                    log.seen.fill(0);
-                    log.stamp = 1;
-                }
-                log.seen.resize(self.nodes.len(), 0);
-                for i in (synced - base) as usize..log.nodes.len() {
-                    let log = &mut self.changes;
-                    let n = log.nodes[i] as usize;
-                    if log.seen[n] != log.stamp {
-                        log.seen[n] = log.stamp;
+                self.changes.seen.start(self.nodes.len());
+                for i in (synced - base) as usize..self.changes.nodes.len() {
+                    let n = self.changes.nodes[i] as usize;
+                    if self.changes.seen.mark(n) {
                         self.reindex(t, n);
                     }
                 }
@@ -607,7 +617,7 @@ impl Scheduler<'_> {
         }
         // The key: each static plugin's raw score, in the profile's order, then what
         // spreading reads.
-        let key = &mut self.key;
+        let key = &mut self.by_class.key;
         key.clear();
         for ((scorer, _), fixed) in self.scorers.iter().zip(&template.fixed_scores) {
             match (scorer, fixed) {
@@ -626,6 +636,9 @@ impl Scheduler<'_> {
             .is_err()
         {
             template.index = None;
+            for n in 0..self.nodes.len() {
+                self.recheck_one(t, n);
+            }
         }
     }
 

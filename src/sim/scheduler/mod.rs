@@ -40,11 +40,11 @@
 //! node's labels, taints, price or tier, which nodes count for spreading. The
 //! allocation-dependent scores are cached per node for each distinct request size and
 //! recomputed for one node when its allocation changes; spreading counts change by one
-//! domain per bind. Each template also keeps the set of nodes that may pass every filter
-//! but PodTopologySpread (module `candidates`: a release or a change of taints rechecks
-//! the node, a node a bind has filled is dropped when a walk meets it), so the filter
-//! walk jumps over the nodes that cannot host the pod instead of looking at each: in a
-//! full cluster those are most of them.
+//! domain per bind. A template that scores its samples (see below for when) keeps the
+//! set of nodes that may pass every filter but PodTopologySpread (module `candidates`:
+//! a release or a change of taints rechecks the node, a node a bind has filled is
+//! dropped when a walk meets it), so the filter walk jumps over the nodes that cannot
+//! host the pod instead of looking at each: in a full cluster those are most of them.
 //!
 //! A pod's cycle does not score its sample node by node. kube normalizes NodeAffinity,
 //! TaintToleration and PodTopologySpread over each pod's sample, so the sample decides
@@ -99,8 +99,7 @@ pub use sampling::{node_tree_order, num_feasible_nodes_to_find};
 pub use taint_toleration::{TaintToleration, tolerates};
 pub use tier_priority::TierPriority;
 
-use classes::Best;
-use cluster::{Changes, ResourceScores, Template};
+use cluster::{Changes, ClassScratch, ResourceScores, Template};
 use pod_topology_spread::Domains;
 
 /// The highest score a plugin gives a node after normalization (kube's `MaxNodeScore`).
@@ -268,13 +267,7 @@ pub struct Scheduler<'a> {
     stale: Vec<usize>,
     totals: Vec<i64>,
     plugin_scores: Vec<i64>,
-    /// Scratch for the class index: a node's class key, a sample's cover, and the
-    /// tied classes.
-    key: Vec<i64>,
-    cover: Vec<usize>,
-    among: Vec<usize>,
-    bests: Vec<Best>,
-    tied: Vec<(usize, i32)>,
+    by_class: ClassScratch,
     changes: Changes,
 }
 
@@ -345,11 +338,7 @@ impl Scheduler<'static> {
             stale: Vec::new(),
             totals: Vec::new(),
             plugin_scores: Vec::new(),
-            key: Vec::new(),
-            cover: Vec::new(),
-            among: Vec::new(),
-            bests: Vec::new(),
-            tied: Vec::new(),
+            by_class: ClassScratch::default(),
             changes: Changes::default(),
         })
     }
@@ -359,6 +348,33 @@ impl Scheduler<'_> {
     /// The enabled score plugins with their weights, in configuration order.
     pub fn score_plugins(&self) -> impl Iterator<Item = (&'static str, u32)> + '_ {
         self.scorers.iter().map(|(s, w)| (s.name(), *w))
+    }
+}
+
+/// Which of `0..len` are marked in the current round, with a new round in O(1): each
+/// slot holds the round that last marked it.
+#[derive(Debug, Default)]
+struct Marks {
+    round: Vec<u32>,
+    current: u32,
+}
+
+impl Marks {
+    /// Starts a round over `0..len` with nothing marked.
+    fn start(&mut self, len: usize) {
+        self.current = self.current.wrapping_add(1);
+        if self.current == 0 {
+            self.round.fill(0);
+            self.current = 1;
+        }
+        self.round.resize(len, 0);
+    }
+
+    /// Marks `i`: whether it was not marked yet this round.
+    fn mark(&mut self, i: usize) -> bool {
+        let first = self.round[i] != self.current;
+        self.round[i] = self.current;
+        first
     }
 }
 

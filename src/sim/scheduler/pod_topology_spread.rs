@@ -7,6 +7,7 @@ use std::mem::take;
 use k8s_openapi::api::core::v1::TopologySpreadConstraint;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
+use super::Marks;
 use super::{
     FilterPlugin, FilterResult, MAX_NODE_SCORE, NodeView, PodView, TaintToleration,
     node_matches_requirements,
@@ -173,9 +174,8 @@ pub(super) struct Domains {
     pub len: usize,
     /// Per id: how many nodes have it.
     size: Vec<u32>,
-    /// Scratch for [`Spread::score`]: the call in which each domain was last seen.
-    seen: Vec<u32>,
-    call: u32,
+    /// Scratch for counting distinct domains in a sample.
+    seen: Marks,
 }
 
 impl Domains {
@@ -197,8 +197,7 @@ impl Domains {
             key: key.into(),
             len: ids.len(),
             size,
-            seen: vec![0; ids.len()],
-            call: 0,
+            seen: Marks::default(),
             of,
             has,
         }
@@ -552,7 +551,7 @@ impl Spread {
                 let ids = (feasible.iter())
                     .filter(|&&n| scored(n as usize))
                     .map(|&n| d.of[n as usize]);
-                distinct(&mut d.seen, &mut d.call, ids)
+                distinct(&mut d.seen, d.len, ids)
             };
             self.weights.push(((size + 2) as f64).ln());
         }
@@ -654,7 +653,7 @@ impl Spread {
                 let ids = (classes.clone())
                     .filter(|(key, _)| scored(key))
                     .map(|(key, _)| (key[i] >> 1) as u32);
-                distinct(&mut d.seen, &mut d.call, ids)
+                distinct(&mut d.seen, d.len, ids)
             };
             weights.push(((size + 2) as f64).ln());
         }
@@ -679,22 +678,10 @@ const NO_KEY: i64 = -1;
 /// A `DoNotSchedule` class key for a domain of one node, followed by its count.
 const ALONE: i64 = -2;
 
-/// How many distinct domain `ids` there are, with `seen` (per domain: the call in
-/// which it was last seen) and `call` as scratch.
-fn distinct(seen: &mut [u32], call: &mut u32, ids: impl Iterator<Item = u32>) -> usize {
-    *call = call.wrapping_add(1);
-    if *call == 0 {
-        seen.fill(0);
-        *call = 1;
-    }
-    let mut distinct = 0;
-    for id in ids {
-        if seen[id as usize] != *call {
-            seen[id as usize] = *call;
-            distinct += 1;
-        }
-    }
-    distinct
+/// How many distinct domain `ids` (below `len`) there are, with `seen` as scratch.
+fn distinct(seen: &mut Marks, len: usize, ids: impl Iterator<Item = u32>) -> usize {
+    seen.start(len);
+    ids.filter(|&id| seen.mark(id as usize)).count()
 }
 
 /// A node's raw score, from the `ScheduleAnyway` constraints with their `weights` and
